@@ -1,0 +1,6 @@
+"""python -m fastki info | bench"""
+import sys
+
+from ._cli import main
+
+sys.exit(main())

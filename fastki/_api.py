@@ -1,0 +1,509 @@
+"""The functional API: argument validation (the one place it happens), parameters rounded
+to the output dtype, block handling, and the choice of backend."""
+import contextlib
+import contextvars
+import functools
+import math
+import operator
+import os
+import secrets
+import warnings
+
+import numpy as np
+
+from . import _numpy
+
+try:
+    from . import _native
+except ImportError as exc:  # pragma: no cover - exercised by the no-extension test
+    _native = None
+    _NATIVE_IMPORT_ERROR = exc
+else:
+    _NATIVE_IMPORT_ERROR = None
+
+__all__ = ["uniform", "normal", "truncated_normal", "random_raw", "philox4x32_10", "info",
+           "options"]
+
+_U64 = 1 << 64
+_DISTS = {"uniform": 0, "normal": 1, "truncated_normal": 2}
+_SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512")
+_BACKENDS = ("native", "numpy")
+_NATIVE_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+# Smallest Phi(upper) - Phi(lower) a dtype can sample: the smallest probability drawn,
+# 2**-24 (float32) or 2**-53 (float64) of it, must stay a normal number.
+_MIN_TRUNCATED_MASS = {"float32": 2.0 ** -100, "float64": 2.0 ** -960}
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _env_choice(name, allowed):
+    value = os.environ.get(name, "").strip().lower()
+    if value and value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+    return value or None
+
+
+def _default_backend():
+    requested = _env_choice("FASTKI_BACKEND", _BACKENDS)
+    if requested is None and _native is None:
+        warnings.warn(f"fastki: the compiled extension did not load ({_NATIVE_IMPORT_ERROR}); "
+                      "using the NumPy backend, which gives the same values more slowly",
+                      RuntimeWarning, stacklevel=3)
+        return "numpy"
+    return requested or "native"
+
+
+_ENV_BACKEND = _default_backend()
+_ENV_SIMD = _env_choice("FASTKI_SIMD", _SIMD_NAMES)
+_options = contextvars.ContextVar("fastki_options", default=(None, None, None))
+
+
+@contextlib.contextmanager
+def options(backend=None, simd=None, num_threads=None):
+    """Temporarily choose the backend ("native", "numpy"), the SIMD path ("scalar", "sse2",
+    "avx2", "avx512") and the thread count for fills in this thread or task. None keeps the
+    current setting (environment: FASTKI_BACKEND, FASTKI_SIMD, OMP_NUM_THREADS)."""
+    if backend is not None and backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if simd is not None and simd not in _SIMD_NAMES:
+        raise ValueError(f"simd must be one of {_SIMD_NAMES}, got {simd!r}")
+    if num_threads is not None:
+        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
+            raise TypeError(f"num_threads must be a positive int, got {num_threads!r}")
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+        num_threads = int(num_threads)
+    old = _options.get()
+    new = tuple(o if n is None else n for n, o in zip((backend, simd, num_threads), old))
+    token = _options.set(new)
+    try:
+        yield
+    finally:
+        _options.reset(token)
+
+
+def _config():
+    """(backend, simd index or -1 for the best, threads or 0 for OpenMP's default)."""
+    backend, simd, threads = _options.get()
+    backend = backend or _ENV_BACKEND
+    if backend == "native" and _native is None:
+        raise ImportError(f"fastki: backend 'native' was asked for but the compiled extension "
+                          f"did not load: {_NATIVE_IMPORT_ERROR}")
+    simd = simd or _ENV_SIMD
+    return backend, (-1 if simd is None else _SIMD_NAMES.index(simd)), threads or 0
+
+
+def info():
+    """What fastki runs on: version, backend, SIMD path and the threads a large fill uses."""
+    from . import __version__
+
+    backend, simd, threads = _config()
+    result = {"version": __version__, "backend": backend, "native_loaded": _native is not None}
+    if _native is not None:
+        result.update(
+            simd=_native.simd_best() if simd < 0 else _SIMD_NAMES[simd],
+            simd_available=_native.simd_available(),
+            openmp=_native.openmp_enabled(),
+            num_threads=_native.thread_count(threads, 1 << 40),
+        )
+    else:
+        result.update(simd=None, simd_available=[], openmp=False, num_threads=1)
+    if backend == "numpy":
+        result.update(simd="numpy", num_threads=1)
+    return result
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _int_arg(value, name, lo, hi):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got a bool ({value!r})")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})") from None
+    if not lo <= v < hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}), got {v}")
+    return v
+
+
+def _seed_arg(seed):
+    if seed is None:
+        return secrets.randbits(64)
+    return _int_arg(seed, "seed", 0, _U64)
+
+
+def _shape_arg(shape):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {type(shape).__name__}")
+    dims = []
+    for d in shape:
+        if isinstance(d, (bool, np.bool_)):
+            raise TypeError(f"shape must hold ints, got a bool in {tuple(shape)!r}")
+        try:
+            d = operator.index(d)
+        except TypeError:
+            raise TypeError(f"shape must hold ints, got {type(d).__name__} in {tuple(shape)!r}") from None
+        if d < 0:
+            raise ValueError(f"shape must not be negative, got {tuple(shape)!r}")
+        dims.append(d)
+    if math.prod(dims) > _U64:
+        raise ValueError(f"shape {tuple(dims)!r} has more than 2**64 elements")
+    return tuple(dims)
+
+
+def _dtype_arg(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        name = getattr(dtype, "__name__", None) or str(dtype)
+        if name == "bfloat16":
+            dt = _bfloat16()
+        else:
+            raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dtype!r}") from None
+    if dt.name in _NATIVE_DTYPES and dt.isnative:
+        return dt
+    if dt.name in ("float16", "bfloat16") and dt.isnative:
+        return dt
+    raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
+
+
+def _bfloat16():
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise TypeError("dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _float_arg(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name} must not be NaN")
+    return v
+
+
+def _finite_arg(value, name):
+    v = _float_arg(value, name)
+    if math.isinf(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v
+
+
+def _block_arg(block, shape):
+    """Normalize block to ((start, stop), ...) with 0 <= start <= stop <= dim."""
+    if not isinstance(block, tuple):
+        block = (block,) if isinstance(block, slice) else block
+    if not isinstance(block, (tuple, list)) or not all(isinstance(s, slice) for s in block):
+        raise TypeError(f"block must be a tuple of slices, got {block!r}")
+    if len(block) != len(shape):
+        raise ValueError(f"block must have one slice per dimension of shape {shape}, "
+                         f"got {len(block)}")
+    bounds = []
+    for s, dim in zip(block, shape):
+        if s.step not in (None, 1):
+            raise ValueError(f"block slices must have step 1, got {s!r}")
+        start = 0 if s.start is None else _int_arg(s.start, "block start", -dim, dim + 1)
+        stop = dim if s.stop is None else _int_arg(s.stop, "block stop", -dim, dim + 1)
+        start += dim if start < 0 else 0
+        stop += dim if stop < 0 else 0
+        if start > stop:
+            raise ValueError(f"block slice {s!r} starts after it stops in a dimension of size {dim}")
+        bounds.append((start, stop))
+    return tuple(bounds)
+
+
+def _out_arg(out, dtype, shape):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if not out.flags.aligned:
+        raise ValueError("out is not aligned to its dtype")
+    return out
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class _Params:
+    """Distribution parameters as both backends consume them (docs/algorithm.md)."""
+
+    __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror")
+
+    def __init__(self, loc, scale, value_min=0.0, value_max=0.0, p_low=0.0, p_width=0.0,
+                 mirror=0):
+        self.loc, self.scale, self.value_min, self.value_max = loc, scale, value_min, value_max
+        self.p_low, self.p_width, self.mirror = p_low, p_width, mirror
+
+    def astuple(self):
+        return (float(self.loc), float(self.scale), float(self.value_min),
+                float(self.value_max), float(self.p_low), float(self.p_width), int(self.mirror))
+
+    def as_dtype(self, dtype):
+        t = dtype.type
+        return _Params(t(self.loc), t(self.scale), t(self.value_min), t(self.value_max),
+                       t(self.p_low), t(self.p_width), self.mirror)
+
+
+def _to_dtype(value, t, name):
+    with np.errstate(over="ignore"):
+        v = t(value)
+    if math.isinf(v) and not math.isinf(value):
+        raise ValueError(f"{name}={value!r} is out of range for {np.dtype(t).name}")
+    return v
+
+
+def _round_inward(value, t, up):
+    """value rounded to dtype t, moved one step inward if rounding went outward."""
+    with np.errstate(over="ignore"):
+        v = t(value)
+    if up and float(v) < value:
+        v = np.nextafter(v, t(np.inf))
+    elif not up and float(v) > value:
+        v = np.nextafter(v, t(-np.inf))
+    return v
+
+
+def _phi(x):
+    """Standard normal CDF in float64, accurate in both tails (erfc, not 1 - erf)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+@functools.lru_cache(maxsize=256)
+def _uniform_params(minval, maxval, dtname):
+    t = _NATIVE_DTYPES[dtname].type
+    lo, hi = _to_dtype(minval, t, "minval"), _to_dtype(maxval, t, "maxval")
+    scale = _to_dtype(float(hi) - float(lo), t, "maxval - minval")
+    top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
+    return _Params(lo, scale, lo, top)
+
+
+@functools.lru_cache(maxsize=256)
+def _normal_params(mean, stddev, dtname):
+    t = _NATIVE_DTYPES[dtname].type
+    return _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
+
+
+@functools.lru_cache(maxsize=256)
+def _truncated_params(mean, stddev, lower, upper, dtname):
+    t = _NATIVE_DTYPES[dtname].type
+    m, s = _to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev")
+    mirror = lower + upper > 0  # sample the side where probabilities keep their precision
+    a, b = (-upper, -lower) if mirror else (lower, upper)
+    p_low = _phi(a)
+    p_width = _phi(b) - p_low
+    if not p_width >= _MIN_TRUNCATED_MASS[dtname]:
+        raise ValueError(
+            f"lower={lower!r}, upper={upper!r}: the interval holds probability {p_width:.3g} "
+            f"under the standard normal, below the {_MIN_TRUNCATED_MASS[dtname]:.3g} that "
+            f"{dtname} can sample")
+    with np.errstate(over="ignore", invalid="ignore"):
+        vmin = float(m) + float(s) * lower if math.isfinite(lower) else -math.inf
+        vmax = float(m) + float(s) * upper if math.isfinite(upper) else math.inf
+    return _Params(m, s, _round_inward(vmin, t, True), _round_inward(vmax, t, False),
+                   t(p_low), t(p_width), int(mirror))
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
+    shape = _shape_arg(shape)
+    dtype = _dtype_arg(dtype)
+    compute = dtype if dtype.name in _NATIVE_DTYPES else _NATIVE_DTYPES["float32"]
+    params = params_for(compute.name)
+    seed = _seed_arg(seed)
+    stream = _int_arg(stream, "stream", 0, _U64)
+    if block is not None:
+        bounds = _block_arg(block, shape)
+        result_shape = tuple(b - a for a, b in bounds)
+    else:
+        bounds = None
+        result_shape = shape
+    if out is not None:
+        out = _out_arg(out, dtype, result_shape)
+    backend, simd, threads = _config()
+    if out is None:
+        try:
+            out = np.empty(result_shape, dtype=dtype)
+        except (MemoryError, ValueError) as exc:
+            raise MemoryError(f"shape {result_shape!r}: cannot allocate the {dtype} result "
+                              f"({exc})") from None
+    if out.size == 0:
+        return out
+    runs = _runs(shape, bounds, out.size)
+    if compute == dtype:
+        _fill_runs(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
+    else:
+        _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
+    return out
+
+
+def _runs(shape, bounds, size):
+    """Describe the elements to fill as (first_index, run_length, n_runs, starts_fn)."""
+    if bounds is None:
+        return 0, size, 1, None
+    # merge trailing dimensions the block covers whole into one run
+    k = len(shape) - 1
+    run = bounds[k][1] - bounds[k][0]
+    while k > 0 and bounds[k] == (0, shape[k]):
+        k -= 1
+        run *= bounds[k][1] - bounds[k][0]
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    first = sum(b[0] * st for b, st in zip(bounds, strides))
+    outer = bounds[:k]
+    n_runs = size // run
+    if n_runs == 1:
+        return first, run, 1, None
+    outer_shape = tuple(b - a for a, b in outer)
+    outer_strides = np.array(strides[:k], dtype=np.uint64)
+
+    def starts(lo, hi):
+        idx = np.unravel_index(np.arange(lo, hi), outer_shape)
+        s = np.full(hi - lo, first, dtype=np.uint64)
+        for i, st in zip(idx, outer_strides):
+            s += i.astype(np.uint64) * st
+        return s
+
+    return first, run, n_runs, starts
+
+
+_RUN_BATCH = 1 << 16
+
+
+def _fill_runs(backend, dist, flat, seed, stream, runs, params, simd, threads):
+    first, run, n_runs, starts = runs
+    code = _DISTS[dist]
+    if backend == "native":
+        ptuple = params.astuple()
+        if starts is None:
+            _native.fill(code, flat, seed, stream, first, ptuple, simd, threads)
+            return
+        for lo in range(0, n_runs, _RUN_BATCH):
+            hi = min(n_runs, lo + _RUN_BATCH)
+            _native.fill_runs(code, flat[lo * run:hi * run], seed, stream, starts(lo, hi), run,
+                              ptuple, simd, threads)
+        return
+    if starts is None:
+        _numpy.fill(dist, flat, seed, stream, first, params)
+        return
+    for lo in range(0, n_runs, _RUN_BATCH):
+        hi = min(n_runs, lo + _RUN_BATCH)
+        for i, s in enumerate(starts(lo, hi).tolist(), start=lo):
+            _numpy.fill(dist, flat[i * run:(i + 1) * run], seed, stream, s, params)
+
+
+# float16 and bfloat16 are float32 values rounded once; the float32 values are made in
+# slices of this many elements so that no float32 temporary grows with the output.
+_ROUND_SLICE = 1 << 20
+
+
+def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads):
+    first, run, n_runs, starts = runs
+    tmp = np.empty(min(flat.size, _ROUND_SLICE), dtype=np.float32)
+    if starts is None:
+        for lo in range(0, flat.size, _ROUND_SLICE):
+            hi = min(flat.size, lo + _ROUND_SLICE)
+            part = tmp[:hi - lo]
+            _fill_runs(backend, dist, part, seed, stream, (first + lo, hi - lo, 1, None),
+                       params, simd, threads)
+            flat[lo:hi] = part
+        return
+    per = max(1, _ROUND_SLICE // run)
+    for lo in range(0, n_runs, per):
+        hi = min(n_runs, lo + per)
+        part = np.empty((hi - lo) * run, dtype=np.float32)
+        sub = (0, run, hi - lo, lambda a, b, lo=lo: starts(lo + a, lo + b))
+        _fill_runs(backend, dist, part, seed, stream, sub, params, simd, threads)
+        flat[lo * run:hi * run] = part
+
+
+def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+            block=None):
+    """Uniform values in [minval, maxval) (docs/algorithm.md); equal bounds give minval."""
+    lo, hi = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
+    if lo > hi:
+        raise ValueError(f"minval must not exceed maxval, got minval={lo!r} > maxval={hi!r}")
+    return _generate("uniform", lambda dt: _uniform_params(lo, hi, dt), shape, seed, stream,
+                     dtype, out, block)
+
+
+def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+           block=None):
+    """Normal values with the given mean and standard deviation (Box-Muller, docs/algorithm.md)."""
+    m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
+    if s < 0:
+        raise ValueError(f"stddev must be non-negative, got {s!r}")
+    return _generate("normal", lambda dt: _normal_params(m, s, dt), shape, seed, stream, dtype,
+                     out, block)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
+                     dtype="float32", out=None, block=None):
+    """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF:
+    never a value outside, no resampling, every element from one fixed draw."""
+    m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
+    if s < 0:
+        raise ValueError(f"stddev must be non-negative, got {s!r}")
+    a, b = _float_arg(lower, "lower"), _float_arg(upper, "upper")
+    if not a < b:
+        raise ValueError(f"lower must be less than upper, got lower={a!r}, upper={b!r}")
+    return _generate("truncated_normal", lambda dt: _truncated_params(m, s, a, b, dt), shape,
+                     seed, stream, dtype, out, block)
+
+
+def random_raw(n, *, seed, stream=0, offset=0):
+    """Words offset .. offset + n - 1 of the Philox stream (seed, stream), as uint32."""
+    n = _int_arg(n, "n", 0, 1 << 62)
+    seed = _int_arg(seed, "seed", 0, _U64)
+    stream = _int_arg(stream, "stream", 0, _U64)
+    offset = _int_arg(offset, "offset", 0, _U64)
+    if offset + n > _U64:
+        raise ValueError(f"offset + n must not exceed 2**64, got {offset} + {n}")
+    backend, _, _ = _config()
+    if backend == "native":
+        return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)
+    return _numpy.random_raw(n, seed, stream, offset)
+
+
+def _uint32_array(x, name, last):
+    a = np.asarray(x)
+    if a.dtype.kind not in "ui":
+        raise TypeError(f"{name} must hold unsigned 32-bit integers, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() > 0xFFFFFFFF):
+        raise ValueError(f"{name} values must be in [0, 2**32)")
+    if a.ndim == 0 or a.shape[-1] != last:
+        raise ValueError(f"{name} must have shape (..., {last}), got {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.uint32)
+
+
+def philox4x32_10(counter, key):
+    """Philox4x32-10 of Random123: counter (..., 4) and key (..., 2) uint32 -> (..., 4)."""
+    c = _uint32_array(counter, "counter", 4)
+    k = _uint32_array(key, "key", 2)
+    try:
+        shape = np.broadcast_shapes(c.shape[:-1], k.shape[:-1])
+    except ValueError:
+        raise ValueError(f"counter {c.shape} and key {k.shape} do not broadcast") from None
+    c = np.ascontiguousarray(np.broadcast_to(c, shape + (4,))).reshape(-1, 4)
+    k = np.ascontiguousarray(np.broadcast_to(k, shape + (2,))).reshape(-1, 2)
+    backend, _, _ = _config()
+    if backend == "native":
+        out = _native.philox4x32_10(c, k, np.empty_like(c))
+    else:
+        out = _numpy.philox4x32_10(c, k)
+    return out.reshape(shape + (4,))

@@ -1,0 +1,132 @@
+"""Build fastki's extension: the C kernel in src_c/ with one object per SIMD path, OpenMP when
+the compiler has it, and the flags the reproducibility contract needs.
+
+Environment overrides:
+  FASTKI_DISABLE_OPENMP=1   build without OpenMP (one thread; values unchanged)
+  FASTKI_DISABLE_SIMD=avx512,avx2,...   leave those paths out of the build
+  FASTKI_EXTRA_CFLAGS="..."  appended to every C compile (e.g. sanitizers)
+  FASTKI_EXTRA_LDFLAGS="..." appended to the link
+"""
+import os
+import platform
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join("src_c")
+
+# Every float step must be one rounded IEEE operation: no contraction into FMA, no fast-math.
+# -fno-math-errno only lets sqrt become one instruction; it changes no value.
+UNIX_CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno",
+               "-fvisibility=hidden"]
+MSVC_CFLAGS = ["/O2", "/fp:precise"]
+
+# One row per SIMD path: compiler flags per compiler family. None: the path is left out.
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+SIMD_PATHS = {
+    "scalar": {"unix": [], "clang": ["-fno-vectorize", "-fno-slp-vectorize"],
+               "gcc": ["-fno-tree-vectorize", "-fno-tree-slp-vectorize"], "msvc": []},
+    "sse2": {"unix": ["-msse2"], "msvc": []} if X86 else None,
+    "avx2": {"unix": ["-mavx2"], "msvc": ["/arch:AVX2"]} if X86 else None,
+    "avx512": {"unix": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl",
+                        "-mprefer-vector-width=512"], "msvc": ["/arch:AVX512"]} if X86 else None,
+}
+
+
+def say(msg):
+    print(f"fastki build: {msg}", file=sys.stderr, flush=True)
+
+
+class BuildExt(build_ext):
+    def build_extension(self, ext):
+        cc = self.compiler
+        family = "msvc" if cc.compiler_type == "msvc" else "unix"
+        base = MSVC_CFLAGS if family == "msvc" else list(UNIX_CFLAGS)
+        base += os.environ.get("FASTKI_EXTRA_CFLAGS", "").split()
+        ldflags = os.environ.get("FASTKI_EXTRA_LDFLAGS", "").split()
+        flavour = self._flavour(family)
+
+        openmp = self._openmp_flags(family, base)
+        if openmp:
+            say(f"OpenMP enabled ({' '.join(openmp[0])})")
+        else:
+            say("OpenMP disabled: fills run on one thread (values are the same)")
+
+        disabled = set(filter(None, os.environ.get("FASTKI_DISABLE_SIMD", "").split(",")))
+        objects, built = [], []
+        for name, row in SIMD_PATHS.items():
+            if row is None or name in disabled:
+                continue
+            flags = list(row.get(family, [])) + list(row.get(flavour, []))
+            if name != "scalar" and not self._compiles(base + flags):
+                say(f"compiler lacks {name}; building without that path")
+                continue
+            src = os.path.join(SRC, f"fill_{name}.c")
+            objects += cc.compile([src], output_dir=self.build_temp, include_dirs=[SRC],
+                                  extra_postargs=base + flags + (openmp[0] if openmp else []))
+            built.append(name)
+            if name != "scalar":
+                ext.define_macros.append((f"FASTKI_HAVE_{name.upper()}", "1"))
+        say(f"SIMD paths built: {', '.join(built)} (chosen at run time)")
+        ext.extra_objects = objects
+        ext.extra_compile_args = base + (openmp[0] if openmp else [])
+        ext.extra_link_args = (openmp[1] if openmp else []) + ldflags
+        super().build_extension(ext)
+
+    def _flavour(self, family):
+        if family == "msvc":
+            return "msvc"
+        exe = " ".join(self.compiler.compiler_so)
+        return "clang" if "clang" in exe else "gcc"
+
+    def _compiles(self, cflags, ldflags=None, source="int main(void) { return 0; }\n"):
+        tmp = tempfile.mkdtemp(prefix="fastki-probe-")
+        try:
+            path = os.path.join(tmp, "probe.c")
+            with open(path, "w") as f:
+                f.write(source)
+            objs = self.compiler.compile([path], output_dir=tmp, extra_postargs=cflags)
+            if ldflags is not None:
+                self.compiler.link_executable(objs, "probe", output_dir=tmp,
+                                              extra_postargs=ldflags)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "does not work here"
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _openmp_flags(self, family, base):
+        if os.environ.get("FASTKI_DISABLE_OPENMP", "") not in ("", "0"):
+            return None
+        if family == "msvc":
+            candidates = [(["/openmp"], [])]
+        elif sys.platform == "darwin":
+            candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+        else:
+            candidates = [(["-fopenmp"], ["-fopenmp"])]
+        probe = ("#include <omp.h>\nint main(void) { int n = 0;\n#pragma omp parallel\n"
+                 "{\n#pragma omp atomic\nn++; }\nreturn n > 0 ? 0 : 1; }\n")
+        for cflags, ldflags in candidates:
+            if self._compiles(base + cflags, ldflags, probe):
+                return cflags, ldflags
+        say("the compiler has no working OpenMP")
+        return None
+
+
+extension = Extension(
+    "fastki._native",
+    sources=["fastki/_native.pyx", os.path.join(SRC, "dispatch.c")],
+    include_dirs=[SRC, np.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+)
+
+setup(
+    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExt},
+)

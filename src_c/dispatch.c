@@ -1,0 +1,169 @@
+/* The one place that knows the CPU, picks a SIMD path and decides how many threads a fill
+ * uses. Keeps no mutable state: CPU features are read from the compiler runtime on each call. */
+#include "fastki.h"
+
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "approx.h"
+#include "philox.h"
+
+/* Below this many elements per thread, starting a thread costs more than it saves. */
+#define FASTKI_MIN_ELEMENTS_PER_THREAD (UINT64_C(1) << 16)
+
+typedef void (*fill_range_fn)(const fastki_request *, uint64_t, uint64_t, void *);
+
+void fastki_fill_range_scalar(const fastki_request *, uint64_t, uint64_t, void *);
+#ifdef FASTKI_HAVE_SSE2
+void fastki_fill_range_sse2(const fastki_request *, uint64_t, uint64_t, void *);
+#endif
+#ifdef FASTKI_HAVE_AVX2
+void fastki_fill_range_avx2(const fastki_request *, uint64_t, uint64_t, void *);
+#endif
+#ifdef FASTKI_HAVE_AVX512
+void fastki_fill_range_avx512(const fastki_request *, uint64_t, uint64_t, void *);
+#endif
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CPU_HAS(feature) __builtin_cpu_supports(feature)
+#else
+#define CPU_HAS(feature) 0
+#endif
+
+static const char *const simd_names[FASTKI_SIMD_COUNT] = {"scalar", "sse2", "avx2", "avx512"};
+
+const char *fastki_simd_name(int simd)
+{
+    return (simd >= 0 && simd < FASTKI_SIMD_COUNT) ? simd_names[simd] : "unknown";
+}
+
+static fill_range_fn path_function(int simd)
+{
+    switch (simd) {
+    case FASTKI_SIMD_SCALAR: return fastki_fill_range_scalar;
+#ifdef FASTKI_HAVE_SSE2
+    case FASTKI_SIMD_SSE2: return CPU_HAS("sse2") ? fastki_fill_range_sse2 : NULL;
+#endif
+#ifdef FASTKI_HAVE_AVX2
+    case FASTKI_SIMD_AVX2: return CPU_HAS("avx2") ? fastki_fill_range_avx2 : NULL;
+#endif
+#ifdef FASTKI_HAVE_AVX512
+    case FASTKI_SIMD_AVX512:
+        return (CPU_HAS("avx512f") && CPU_HAS("avx512dq") && CPU_HAS("avx512bw") &&
+                CPU_HAS("avx512vl"))
+                   ? fastki_fill_range_avx512
+                   : NULL;
+#endif
+    default: return NULL;
+    }
+}
+
+int fastki_simd_available(int simd) { return path_function(simd) != NULL; }
+
+int fastki_simd_best(void)
+{
+    for (int s = FASTKI_SIMD_COUNT - 1; s > FASTKI_SIMD_SCALAR; s--)
+        if (fastki_simd_available(s)) return s;
+    return FASTKI_SIMD_SCALAR;
+}
+
+int fastki_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fastki_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int fastki_thread_count(int requested, uint64_t count)
+{
+    uint64_t threads = requested > 0 ? (uint64_t)requested : (uint64_t)fastki_max_threads();
+    uint64_t useful = count / FASTKI_MIN_ELEMENTS_PER_THREAD;
+    if (!fastki_openmp_enabled()) threads = 1;
+    if (threads > useful) threads = useful;
+    return threads < 1 ? 1 : (int)threads;
+}
+
+uint64_t fastki_elements_per_group(fastki_dtype dtype)
+{
+    return dtype == FASTKI_FLOAT32 ? F32_PER_GROUP : F64_PER_GROUP;
+}
+
+/* Offset from first where part t of nparts starts: an even split, moved up to the next group
+ * boundary (in absolute element index) so that no group is computed by two threads. */
+static uint64_t split_offset(uint64_t first, uint64_t count, uint64_t per_group, int t, int nparts)
+{
+    if (t <= 0) return 0;
+    if (t >= nparts) return count;
+    uint64_t q = count / (uint64_t)nparts, r = count % (uint64_t)nparts;
+    uint64_t off = q * (uint64_t)t + r * (uint64_t)t / (uint64_t)nparts;
+    uint64_t rem = (first % per_group + off % per_group) % per_group;
+    if (rem) off += per_group - rem;
+    return off < count ? off : count;
+}
+
+int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out)
+{
+    if (req->dtype != FASTKI_FLOAT32 && req->dtype != FASTKI_FLOAT64) return FASTKI_E_BAD_ARGUMENT;
+    if (req->dist != FASTKI_UNIFORM && req->dist != FASTKI_NORMAL &&
+        req->dist != FASTKI_TRUNCATED_NORMAL)
+        return FASTKI_E_BAD_ARGUMENT;
+    int simd = req->simd == FASTKI_SIMD_AUTO ? fastki_simd_best() : req->simd;
+    fill_range_fn fill = path_function(simd);
+    if (!fill) return FASTKI_E_SIMD_UNAVAILABLE;
+    if (count == 0) return FASTKI_OK;
+    int threads = fastki_thread_count(req->num_threads, count);
+    if (threads <= 1) {
+        fill(req, first, count, out);
+        return FASTKI_OK;
+    }
+#ifdef _OPENMP
+    const uint64_t per_group = fastki_elements_per_group(req->dtype);
+    const size_t item = req->dtype == FASTKI_FLOAT32 ? 4 : 8;
+#pragma omp parallel num_threads(threads)
+    {
+        int nparts = omp_get_num_threads(), t = omp_get_thread_num();
+        uint64_t lo = split_offset(first, count, per_group, t, nparts);
+        uint64_t hi = split_offset(first, count, per_group, t + 1, nparts);
+        if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item);
+    }
+#endif
+    return FASTKI_OK;
+}
+
+void fastki_random_raw(uint64_t seed, uint64_t stream, uint64_t offset, uint64_t n, uint32_t *out)
+{
+    uint64_t b = offset / 4;
+    unsigned j = (unsigned)(offset % 4);
+    while (n) {
+        philox_ctr w = fastki_stream_block(seed, stream, b);
+        for (; j < 4 && n; j++, n--) *out++ = w.v[j];
+        j = 0;
+        b++;
+    }
+}
+
+void fastki_philox4x32_10(const uint32_t *counters, const uint32_t *keys, uint32_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        philox_ctr c;
+        philox_key k;
+        memcpy(c.v, counters + 4 * i, sizeof c.v);
+        memcpy(k.v, keys + 2 * i, sizeof k.v);
+        c = philox4x32_10(c, k);
+        memcpy(out + 4 * i, c.v, sizeof c.v);
+    }
+}

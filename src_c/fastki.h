@@ -1,0 +1,79 @@
+/* fastki's C API: fills caller-given buffers with the values of design.md's contract.
+ * Knows nothing of Python; keeps no mutable global state; safe to call from many threads. */
+#ifndef FASTKI_H
+#define FASTKI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { FASTKI_UNIFORM = 0, FASTKI_NORMAL = 1, FASTKI_TRUNCATED_NORMAL = 2 } fastki_dist;
+typedef enum { FASTKI_FLOAT32 = 0, FASTKI_FLOAT64 = 1 } fastki_dtype;
+
+/* SIMD paths, in order of preference; FASTKI_SIMD_AUTO picks the best this CPU runs. */
+typedef enum {
+    FASTKI_SIMD_AUTO = -1,
+    FASTKI_SIMD_SCALAR = 0,
+    FASTKI_SIMD_SSE2 = 1,
+    FASTKI_SIMD_AVX2 = 2,
+    FASTKI_SIMD_AVX512 = 3,
+    FASTKI_SIMD_COUNT = 4
+} fastki_simd;
+
+/* Distribution parameters, already rounded to the output dtype by the caller
+ * (docs/algorithm.md, "Parameters"). Unused fields are ignored. */
+typedef struct {
+    double loc;       /* uniform: minval; normal, truncated normal: mean */
+    double scale;     /* uniform: maxval - minval; normal, truncated normal: stddev */
+    double value_min; /* truncated normal: smallest value returned */
+    double value_max; /* uniform, truncated normal: largest value returned */
+    double p_low;     /* truncated normal: Phi(lower) of the (possibly mirrored) interval */
+    double p_width;   /* truncated normal: Phi(upper) - Phi(lower) */
+    int mirror;       /* truncated normal: sample the mirrored interval and negate */
+} fastki_params;
+
+typedef struct {
+    fastki_dist dist;
+    fastki_dtype dtype;
+    uint64_t seed;
+    uint64_t stream;
+    fastki_params params;
+    int simd;        /* a fastki_simd value */
+    int num_threads; /* 0: OpenMP's default (OMP_NUM_THREADS, threadpoolctl) */
+} fastki_request;
+
+/* Error codes. */
+#define FASTKI_OK 0
+#define FASTKI_E_SIMD_UNAVAILABLE (-1)
+#define FASTKI_E_BAD_ARGUMENT (-2)
+
+/* Elements first .. first + count - 1 of the request's tensor into out (count elements of
+ * the request's dtype). first + count must not exceed 2**64. */
+int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out);
+
+/* Words offset .. offset + n - 1 of the stream (seed, stream). */
+void fastki_random_raw(uint64_t seed, uint64_t stream, uint64_t offset, uint64_t n, uint32_t *out);
+
+/* n independent Philox4x32-10 evaluations: counters (n, 4), keys (n, 2) -> out (n, 4). */
+void fastki_philox4x32_10(const uint32_t *counters, const uint32_t *keys, uint32_t *out, size_t n);
+
+/* The path FASTKI_SIMD_AUTO resolves to, and whether a path is compiled in and runs here. */
+int fastki_simd_best(void);
+int fastki_simd_available(int simd);
+const char *fastki_simd_name(int simd);
+
+/* The one thread-count rule: the threads a fill of count elements uses. */
+int fastki_thread_count(int requested, uint64_t count);
+int fastki_openmp_enabled(void);
+int fastki_max_threads(void);
+
+/* Elements per group: a fill is cut only at multiples of this (docs/algorithm.md). */
+uint64_t fastki_elements_per_group(fastki_dtype dtype);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

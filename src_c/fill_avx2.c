@@ -1,0 +1,3 @@
+/* The fills compiled for the avx2 path (flags chosen by setup.py, never -march=native). */
+#define FASTKI_ISA avx2
+#include "fill_impl.h"
