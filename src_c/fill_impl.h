@@ -34,37 +34,123 @@ typedef struct {
     int mirror;
 } params_f64;
 
+/* The Philox rounds for the 16 blocks of a group. The SIMD paths use explicit intrinsics
+ * because compilers do not vectorize the 32x32->64-bit multiply: one unsigned 32-bit
+ * multiply instruction (pmuludq) covers the even lanes, a second one the odd lanes after a
+ * 32-bit shift, and masks put high and low halves back in their lanes. */
+#if defined(FASTKI_VECTOR_AVX512) || defined(FASTKI_VECTOR_AVX2) || defined(FASTKI_VECTOR_SSE2)
+#include <immintrin.h>
+#if defined(FASTKI_VECTOR_AVX512)
+typedef __m512i vec;
+#define VEC_LANES 16
+#define vec_load(p) _mm512_loadu_si512((const void *)(p))
+#define vec_store(p, v) _mm512_storeu_si512((void *)(p), v)
+#define vec_set1(x) _mm512_set1_epi32((int)(x))
+#define vec_set1_64(x) _mm512_set1_epi64((long long)(x))
+#define vec_add32(a, b) _mm512_add_epi32(a, b)
+#define vec_xor(a, b) _mm512_xor_si512(a, b)
+#define vec_andnot(a, b) _mm512_andnot_si512(a, b) /* ~a & b */
+#define vec_and(a, b) _mm512_and_si512(a, b)
+#define vec_or(a, b) _mm512_or_si512(a, b)
+#define vec_srli64(a, n) _mm512_srli_epi64(a, n)
+#define vec_slli64(a, n) _mm512_slli_epi64(a, n)
+#define vec_mul_epu32(a, b) _mm512_mul_epu32(a, b)
+#elif defined(FASTKI_VECTOR_AVX2)
+typedef __m256i vec;
+#define VEC_LANES 8
+#define vec_load(p) _mm256_loadu_si256((const __m256i *)(p))
+#define vec_store(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define vec_set1(x) _mm256_set1_epi32((int)(x))
+#define vec_set1_64(x) _mm256_set1_epi64x((long long)(x))
+#define vec_add32(a, b) _mm256_add_epi32(a, b)
+#define vec_xor(a, b) _mm256_xor_si256(a, b)
+#define vec_andnot(a, b) _mm256_andnot_si256(a, b) /* ~a & b */
+#define vec_and(a, b) _mm256_and_si256(a, b)
+#define vec_or(a, b) _mm256_or_si256(a, b)
+#define vec_srli64(a, n) _mm256_srli_epi64(a, n)
+#define vec_slli64(a, n) _mm256_slli_epi64(a, n)
+#define vec_mul_epu32(a, b) _mm256_mul_epu32(a, b)
+#else
+typedef __m128i vec;
+#define VEC_LANES 4
+#define vec_load(p) _mm_loadu_si128((const __m128i *)(p))
+#define vec_store(p, v) _mm_storeu_si128((__m128i *)(p), v)
+#define vec_set1(x) _mm_set1_epi32((int)(x))
+#define vec_set1_64(x) _mm_set1_epi64x((long long)(x))
+#define vec_add32(a, b) _mm_add_epi32(a, b)
+#define vec_xor(a, b) _mm_xor_si128(a, b)
+#define vec_andnot(a, b) _mm_andnot_si128(a, b) /* ~a & b */
+#define vec_and(a, b) _mm_and_si128(a, b)
+#define vec_or(a, b) _mm_or_si128(a, b)
+#define vec_srli64(a, n) _mm_srli_epi64(a, n)
+#define vec_slli64(a, n) _mm_slli_epi64(a, n)
+#define vec_mul_epu32(a, b) _mm_mul_epu32(a, b)
+#endif
+#define NVEC (L / VEC_LANES)
+
+/* hi and lo 32-bit halves of a * m for every 32-bit lane. */
+static inline void vec_mulhilo(vec a, vec m, vec low32, vec *hi, vec *lo)
+{
+    vec even = vec_mul_epu32(a, m);                 /* lanes 0, 2, ...: 64-bit products */
+    vec odd = vec_mul_epu32(vec_srli64(a, 32), m);  /* lanes 1, 3, ... */
+    *lo = vec_or(vec_and(even, low32), vec_slli64(odd, 32));
+    *hi = vec_or(vec_srli64(even, 32), vec_andnot(low32, odd));
+}
+
 static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
                                 group_words *g)
 {
-    uint32_t c0[L], c1[L], c2[L], c3[L];
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    uint32_t lo_words[L], hi_words[L];
     for (int l = 0; l < L; l++) {
         uint64_t b = first_block + (uint64_t)l;
-        c0[l] = (uint32_t)b;
-        c1[l] = (uint32_t)(b >> 32);
-        c2[l] = (uint32_t)stream;
-        c3[l] = (uint32_t)(stream >> 32);
+        lo_words[l] = (uint32_t)b;
+        hi_words[l] = (uint32_t)(b >> 32);
     }
+    const vec m0 = vec_set1(PHILOX_M4x32_0), m1 = vec_set1(PHILOX_M4x32_1);
+    const vec low32 = vec_set1_64(UINT64_C(0x00000000FFFFFFFF));
+    vec c0[NVEC], c1[NVEC], c2[NVEC], c3[NVEC];
+    for (int v = 0; v < NVEC; v++) {
+        c0[v] = vec_load(lo_words + v * VEC_LANES);
+        c1[v] = vec_load(hi_words + v * VEC_LANES);
+        c2[v] = vec_set1((uint32_t)stream);
+        c3[v] = vec_set1((uint32_t)(stream >> 32));
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < PHILOX_ROUNDS; r++) {
-        for (int l = 0; l < L; l++) {
-            uint64_t p0 = (uint64_t)PHILOX_M4x32_0 * c0[l];
-            uint64_t p1 = (uint64_t)PHILOX_M4x32_1 * c2[l];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-            c1[l] = (uint32_t)p1;
-            c3[l] = (uint32_t)p0;
-            c0[l] = n0;
-            c2[l] = n2;
+        const vec key0 = vec_set1(k0), key1 = vec_set1(k1);
+        for (int v = 0; v < NVEC; v++) {
+            vec hi0, lo0, hi1, lo1;
+            vec_mulhilo(c0[v], m0, low32, &hi0, &lo0);
+            vec_mulhilo(c2[v], m1, low32, &hi1, &lo1);
+            c0[v] = vec_xor(vec_xor(hi1, c1[v]), key0);
+            c2[v] = vec_xor(vec_xor(hi0, c3[v]), key1);
+            c1[v] = lo1;
+            c3[v] = lo0;
         }
         k0 += PHILOX_W32_0;
         k1 += PHILOX_W32_1;
     }
-    memcpy(g->w[0], c0, sizeof c0);
-    memcpy(g->w[1], c1, sizeof c1);
-    memcpy(g->w[2], c2, sizeof c2);
-    memcpy(g->w[3], c3, sizeof c3);
+    for (int v = 0; v < NVEC; v++) {
+        vec_store(g->w[0] + v * VEC_LANES, c0[v]);
+        vec_store(g->w[1] + v * VEC_LANES, c1[v]);
+        vec_store(g->w[2] + v * VEC_LANES, c2[v]);
+        vec_store(g->w[3] + v * VEC_LANES, c3[v]);
+    }
 }
+#else
+/* Scalar path: the same rounds, lane by lane. */
+static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
+                                group_words *g)
+{
+    for (int l = 0; l < L; l++) {
+        philox_ctr w = fastki_stream_block(seed, stream, first_block + (uint64_t)l);
+        g->w[0][l] = w.v[0];
+        g->w[1][l] = w.v[1];
+        g->w[2][l] = w.v[2];
+        g->w[3][l] = w.v[3];
+    }
+}
+#endif
 
 /* ------------------------------------------------------------------ float32 lane math */
 
@@ -82,15 +168,23 @@ static inline uint32_t f32_bits(float f)
     return u;
 }
 
+/* mask ? a : b, lane by lane, with all-ones or all-zero masks: bit operations keep the
+ * compiler from turning a choice between two computed values back into a branch. */
+static inline float select_f32(uint32_t mask, float a, float b)
+{
+    return f32_from_bits((f32_bits(a) & mask) | (f32_bits(b) & ~mask));
+}
+
 /* ln(x * 2**-bias) for positive normal x. */
 static inline float log_f32(float x, int32_t bias)
 {
     uint32_t bits = f32_bits(x);
-    int32_t e = (int32_t)(bits >> 23) - 127;
-    float m = f32_from_bits((bits & 0x007FFFFFu) | 0x3F800000u);
-    int32_t big = m > F32_SQRT2;
-    m = big ? m * 0.5f : m;
-    e += big;
+    uint32_t mbits = (bits & 0x007FFFFFu) | 0x3F800000u; /* x = 2**e * m, m in [1, 2) */
+    /* m > sqrt(2): halve m (one less in the exponent field; the same bits as m * 0.5f). The
+     * compare is on the bits, which order like the positive floats they encode. */
+    uint32_t big = mbits > F32_SQRT2_BITS;
+    float m = f32_from_bits(mbits - (big << 23));
+    int32_t e = (int32_t)(bits >> 23) - 127 + (int32_t)big;
     float fe = (float)(e - bias);
     float t = m - 1.0f;
     float z = t * t;
@@ -130,12 +224,13 @@ static inline void sincos_f32(uint32_t f, float *cos_out, float *sin_out)
     float cs = ((COS_F32_0 * z + COS_F32_1) * z + COS_F32_2) * z * z;
     cs = cs - 0.5f * z;
     cs = cs + 1.0f;
-    /* turn by quadrant quarter turns: (c, s) -> (-s, c) -> (-c, -s) -> (s, -c) */
-    int swap = (int)(quadrant & 1u);
-    float c2 = swap ? sn : cs;
-    float s2 = swap ? cs : sn;
-    *cos_out = (quadrant == 1u || quadrant == 2u) ? -c2 : c2;
-    *sin_out = (quadrant >= 2u) ? -s2 : s2;
+    /* turn by quadrant quarter turns: (c, s) -> (-s, c) -> (-c, -s) -> (s, -c), with bit
+     * masks rather than branches: swap on odd quadrants, then flip sign bits */
+    uint32_t swap = 0u - (quadrant & 1u);
+    uint32_t cb = f32_bits(cs), sb = f32_bits(sn);
+    uint32_t c2 = (sb & swap) | (cb & ~swap), s2 = (cb & swap) | (sb & ~swap);
+    *cos_out = f32_from_bits(c2 ^ (((quadrant + 1u) & 2u) << 30));
+    *sin_out = f32_from_bits(s2 ^ ((quadrant & 2u) << 30));
 }
 
 static inline float ppnd7_f32(float p)
@@ -153,8 +248,8 @@ static inline float ppnd7_f32(float p)
     float one_minus = 1.0f - p;
     float pt = p < one_minus ? p : one_minus;
     float rt = __builtin_sqrtf(-log_f32(pt, 0));
-    int far = rt > (float)AS241_SPLIT2;
-    float rr = far ? rt - (float)AS241_SPLIT2 : rt - (float)AS241_CONST2;
+    uint32_t far = 0u - (uint32_t)(rt > (float)AS241_SPLIT2);
+    float rr = select_f32(far, rt - (float)AS241_SPLIT2, rt - (float)AS241_CONST2);
     float nc = C[0], ne = E[0], dd = D[0], df = F[0];
     for (int i = 1; i < 4; i++) {
         nc = nc * rr + C[i];
@@ -164,10 +259,11 @@ static inline float ppnd7_f32(float p)
         dd = dd * rr + D[i];
         df = df * rr + F[i];
     }
-    float tail = (far ? ne : nc) / (far ? df : dd);
-    tail = q < 0.0f ? -tail : tail;
-    float aq = q < 0.0f ? -q : q;
-    return aq <= (float)AS241_SPLIT1 ? central : tail;
+    float tail = select_f32(far, ne, nc) / select_f32(far, df, dd);
+    uint32_t qsign = f32_bits(q) & 0x80000000u; /* q < 0 exactly when set: p - 0.5 is never -0 */
+    tail = f32_from_bits(f32_bits(tail) ^ qsign);
+    float aq = f32_from_bits(f32_bits(q) ^ qsign);
+    return select_f32(0u - (uint32_t)(aq <= (float)AS241_SPLIT1), central, tail);
 }
 
 /* ------------------------------------------------------------------ float64 lane math */
@@ -186,14 +282,18 @@ static inline uint64_t f64_bits(double f)
     return u;
 }
 
+static inline double select_f64(uint64_t mask, double a, double b)
+{
+    return f64_from_bits((f64_bits(a) & mask) | (f64_bits(b) & ~mask));
+}
+
 static inline double log_f64(double x, int32_t bias)
 {
     uint64_t bits = f64_bits(x);
-    int32_t e = (int32_t)(bits >> 52) - 1023;
-    double m = f64_from_bits((bits & UINT64_C(0x000FFFFFFFFFFFFF)) | UINT64_C(0x3FF0000000000000));
-    int32_t big = m > F64_SQRT2;
-    m = big ? m * 0.5 : m;
-    e += big;
+    uint64_t mbits = (bits & UINT64_C(0x000FFFFFFFFFFFFF)) | UINT64_C(0x3FF0000000000000);
+    uint64_t big = mbits > F64_SQRT2_BITS; /* as in log_f32: halve m above sqrt(2) */
+    double m = f64_from_bits(mbits - (big << 52));
+    int32_t e = (int32_t)(bits >> 52) - 1023 + (int32_t)big;
     double fe = (double)(e - bias);
     double f = m - 1.0;
     double s = f / (2.0 + f);
@@ -246,11 +346,11 @@ static inline void sincos_f64(uint32_t hi, uint32_t lo, double *cos_out, double 
     rc = rc * z + COS_F64_C1;
     rc = z * rc;
     double cs = 1.0 - (0.5 * z - z * rc);
-    int swap = (int)(quadrant & 1u);
-    double c2 = swap ? sn : cs;
-    double s2 = swap ? cs : sn;
-    *cos_out = (quadrant == 1u || quadrant == 2u) ? -c2 : c2;
-    *sin_out = (quadrant >= 2u) ? -s2 : s2;
+    uint64_t swap = UINT64_C(0) - (uint64_t)(quadrant & 1u);
+    uint64_t cb = f64_bits(cs), sb = f64_bits(sn);
+    uint64_t c2 = (sb & swap) | (cb & ~swap), s2 = (cb & swap) | (sb & ~swap);
+    *cos_out = f64_from_bits(c2 ^ ((uint64_t)((quadrant + 1u) & 2u) << 62));
+    *sin_out = f64_from_bits(s2 ^ ((uint64_t)(quadrant & 2u) << 62));
 }
 
 static inline double ppnd16_f64(double p)
@@ -268,8 +368,8 @@ static inline double ppnd16_f64(double p)
     double one_minus = 1.0 - p;
     double pt = p < one_minus ? p : one_minus;
     double rt = __builtin_sqrt(-log_f64(pt, 0));
-    int far = rt > AS241_SPLIT2;
-    double rr = far ? rt - AS241_SPLIT2 : rt - AS241_CONST2;
+    uint64_t far = UINT64_C(0) - (uint64_t)(rt > AS241_SPLIT2);
+    double rr = select_f64(far, rt - AS241_SPLIT2, rt - AS241_CONST2);
     double nc = C[0], ne = E[0], dc = D[0], de = F[0];
     for (int i = 1; i < 8; i++) {
         nc = nc * rr + C[i];
@@ -277,10 +377,11 @@ static inline double ppnd16_f64(double p)
         dc = dc * rr + D[i];
         de = de * rr + F[i];
     }
-    double tail = (far ? ne : nc) / (far ? de : dc);
-    tail = q < 0.0 ? -tail : tail;
-    double aq = q < 0.0 ? -q : q;
-    return aq <= AS241_SPLIT1 ? central : tail;
+    double tail = select_f64(far, ne, nc) / select_f64(far, de, dc);
+    uint64_t qsign = f64_bits(q) & UINT64_C(0x8000000000000000);
+    tail = f64_from_bits(f64_bits(tail) ^ qsign);
+    double aq = f64_from_bits(f64_bits(q) ^ qsign);
+    return select_f64(UINT64_C(0) - (uint64_t)(aq <= AS241_SPLIT1), central, tail);
 }
 
 /* ------------------------------------------------------------------ one group per dist */
@@ -297,86 +398,101 @@ static inline void fields24(const group_words *g, uint32_t f[5][L])
     }
 }
 
-static inline void uniform_f32_group(const group_words *g, const params_f32 *p, float *out)
+static inline void uniform_f32_group(const group_words *g, const params_f32 *p,
+                                     float *restrict out)
 {
+    const float loc = p->loc, scale = p->scale, top = p->value_max;
     uint32_t f[5][L];
     fields24(g, f);
     for (int k = 0; k < 5; k++)
         for (int l = 0; l < L; l++) {
             float u = (float)(int32_t)f[k][l] * 0x1p-24f;
-            float x = p->loc + p->scale * u;
-            out[k * L + l] = x > p->value_max ? p->value_max : x;
+            float x = loc + scale * u;
+            out[k * L + l] = x > top ? top : x;
         }
 }
 
-static inline void normal_pairs_f32(const uint32_t *fr, const uint32_t *fa, int n,
-                                    const params_f32 *p, float *out_cos, float *out_sin)
+static inline void normal_pairs_f32(const uint32_t *restrict fr, const uint32_t *restrict fa,
+                                    int n, float loc, float scale, float *restrict out_cos,
+                                    float *restrict out_sin)
 {
     for (int l = 0; l < n; l++) {
         float r = radius_f32(fr[l]);
         float c, s;
         sincos_f32(fa[l], &c, &s);
-        out_cos[l] = p->loc + p->scale * (r * c);
-        out_sin[l] = p->loc + p->scale * (r * s);
+        out_cos[l] = loc + scale * (r * c);
+        out_sin[l] = loc + scale * (r * s);
     }
 }
 
-static inline void normal_f32_group(const group_words *g, const params_f32 *p, float *out)
+static inline void normal_f32_group(const group_words *g, const params_f32 *p,
+                                    float *restrict out)
 {
+    const float loc = p->loc, scale = p->scale;
     uint32_t f[5][L];
     fields24(g, f);
-    normal_pairs_f32(f[0], f[1], L, p, out, out + L);
-    normal_pairs_f32(f[2], f[3], L, p, out + 2 * L, out + 3 * L);
-    normal_pairs_f32(f[4], f[4] + L / 2, L / 2, p, out + 4 * L, out + 4 * L + L / 2);
+    normal_pairs_f32(f[0], f[1], L, loc, scale, out, out + L);
+    normal_pairs_f32(f[2], f[3], L, loc, scale, out + 2 * L, out + 3 * L);
+    normal_pairs_f32(f[4], f[4] + L / 2, L / 2, loc, scale, out + 4 * L, out + 4 * L + L / 2);
 }
 
-static inline void truncated_f32_group(const group_words *g, const params_f32 *p, float *out)
+static inline void truncated_f32_group(const group_words *g, const params_f32 *p,
+                                       float *restrict out)
 {
+    const float loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
+    const float p_low = p->p_low, p_width = p->p_width;
+    const uint32_t flip = p->mirror ? 0x80000000u : 0u;
     uint32_t f[5][L];
     fields24(g, f);
     for (int k = 0; k < 5; k++)
         for (int l = 0; l < L; l++) {
             float u = (float)(int32_t)(f[k][l] | 1u) * 0x1p-24f;
-            float z = ppnd7_f32(p->p_low + u * p->p_width);
-            z = p->mirror ? -z : z;
-            float x = p->loc + p->scale * z;
-            x = x < p->value_min ? p->value_min : x;
-            out[k * L + l] = x > p->value_max ? p->value_max : x;
+            float z = f32_from_bits(f32_bits(ppnd7_f32(p_low + u * p_width)) ^ flip);
+            float x = loc + scale * z;
+            x = x < lo ? lo : x;
+            out[k * L + l] = x > hi ? hi : x;
         }
 }
 
 /* Field k of lane l, for float64 elements: element 32 g + 16 k + l, from words 2k, 2k+1. */
-static inline void uniform_f64_group(const group_words *g, const params_f64 *p, double *out)
+static inline void uniform_f64_group(const group_words *g, const params_f64 *p,
+                                     double *restrict out)
 {
+    const double loc = p->loc, scale = p->scale, top = p->value_max;
     for (int k = 0; k < 2; k++)
         for (int l = 0; l < L; l++) {
             double u = field53(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6) * 0x1p-53;
-            double x = p->loc + p->scale * u;
-            out[k * L + l] = x > p->value_max ? p->value_max : x;
+            double x = loc + scale * u;
+            out[k * L + l] = x > top ? top : x;
         }
 }
 
-static inline void normal_f64_group(const group_words *g, const params_f64 *p, double *out)
+static inline void normal_f64_group(const group_words *g, const params_f64 *p,
+                                    double *restrict out)
 {
+    const double loc = p->loc, scale = p->scale;
     for (int l = 0; l < L; l++) {
         double r = radius_f64(g->w[0][l] >> 5, g->w[1][l] >> 6);
         double c, s;
         sincos_f64(g->w[2][l] >> 5, g->w[3][l] >> 6, &c, &s);
-        out[l] = p->loc + p->scale * (r * c);
-        out[L + l] = p->loc + p->scale * (r * s);
+        out[l] = loc + scale * (r * c);
+        out[L + l] = loc + scale * (r * s);
     }
 }
 
-static inline void truncated_f64_group(const group_words *g, const params_f64 *p, double *out)
+static inline void truncated_f64_group(const group_words *g, const params_f64 *p,
+                                       double *restrict out)
 {
+    const double loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
+    const double p_low = p->p_low, p_width = p->p_width;
+    const uint64_t flip = p->mirror ? UINT64_C(0x8000000000000000) : 0u;
     for (int k = 0; k < 2; k++)
         for (int l = 0; l < L; l++) {
             double u = field53(g->w[2 * k][l] >> 5, (g->w[2 * k + 1][l] >> 6) | 1u) * 0x1p-53;
-            double z = ppnd16_f64(p->p_low + u * p->p_width);
-            z = p->mirror ? -z : z;
-            double x = p->loc + p->scale * z;
-            x = x < p->value_min ? p->value_min : x;
-            out[k * L + l] = x > p->value_max ? p->value_max : x;
+            double z = f64_from_bits(f64_bits(ppnd16_f64(p_low + u * p_width)) ^ flip);
+            double x = loc + scale * z;
+            x = x < lo ? lo : x;
+            out[k * L + l] = x > hi ? hi : x;
         }
 }
 
