@@ -129,12 +129,18 @@ def _int_arg(value, name, lo, hi):
 
 
 def _seed_arg(seed):
+    if type(seed) is int and 0 <= seed < _U64:
+        return seed
     if seed is None:
         return secrets.randbits(64)
     return _int_arg(seed, "seed", 0, _U64)
 
 
 def _shape_arg(shape):
+    if type(shape) is int and 0 <= shape:  # the common cases first: this runs on every call
+        return (shape,)
+    if type(shape) is tuple and len(shape) <= 2 and all(type(d) is int and 0 <= d < 1 << 31 for d in shape):
+        return shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
@@ -156,19 +162,28 @@ def _shape_arg(shape):
 
 
 def _dtype_arg(dtype):
+    """(output dtype, name of the dtype the kernel computes in) for an accepted dtype."""
+    try:
+        return _DTYPE_CACHE[dtype]
+    except (KeyError, TypeError):  # TypeError: unhashable, rejected below
+        pass
     try:
         dt = np.dtype(dtype)
     except TypeError:
         name = getattr(dtype, "__name__", None) or str(dtype)
-        if name == "bfloat16":
-            dt = _bfloat16()
-        else:
-            raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dtype!r}") from None
-    if dt.name in _NATIVE_DTYPES and dt.isnative:
-        return dt
-    if dt.name in ("float16", "bfloat16") and dt.isnative:
-        return dt
-    raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
+        if name != "bfloat16":
+            raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, "
+                            f"got {dtype!r}") from None
+        dt = _bfloat16()
+    if not dt.isnative or dt.name not in ("float32", "float64", "float16", "bfloat16"):
+        raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
+    result = (dt, dt.name if dt.name in _NATIVE_DTYPES else "float32")
+    if len(_DTYPE_CACHE) < 64:  # numpy's dtype.name is slow: remember the answer
+        _DTYPE_CACHE[dtype] = result
+    return result
+
+
+_DTYPE_CACHE = {}
 
 
 def _bfloat16():
@@ -180,6 +195,8 @@ def _bfloat16():
 
 
 def _float_arg(value, name):
+    if type(value) is float and value == value:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
     v = float(value)
@@ -189,6 +206,8 @@ def _float_arg(value, name):
 
 
 def _finite_arg(value, name):
+    if type(value) is float and -math.inf < value < math.inf:
+        return value
     v = _float_arg(value, name)
     if math.isinf(v):
         raise ValueError(f"{name} must be finite, got {v}")
@@ -240,16 +259,16 @@ def _out_arg(out, dtype, shape):
 class _Params:
     """Distribution parameters as both backends consume them (docs/algorithm.md)."""
 
-    __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror")
+    __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror",
+                 "astuple")
 
     def __init__(self, loc, scale, value_min=0.0, value_max=0.0, p_low=0.0, p_width=0.0,
                  mirror=0):
         self.loc, self.scale, self.value_min, self.value_max = loc, scale, value_min, value_max
         self.p_low, self.p_width, self.mirror = p_low, p_width, mirror
-
-    def astuple(self):
-        return (float(self.loc), float(self.scale), float(self.value_min),
-                float(self.value_max), float(self.p_low), float(self.p_width), int(self.mirror))
+        # what the C kernel takes: doubles that hold the dtype-rounded values exactly
+        self.astuple = (float(loc), float(scale), float(value_min), float(value_max),
+                        float(p_low), float(p_width), int(mirror))
 
     def as_dtype(self, dtype):
         t = dtype.type
@@ -321,9 +340,8 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
 
 def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     shape = _shape_arg(shape)
-    dtype = _dtype_arg(dtype)
-    compute = dtype if dtype.name in _NATIVE_DTYPES else _NATIVE_DTYPES["float32"]
-    params = params_for(compute.name)
+    dtype, compute = _dtype_arg(dtype)
+    params = params_for(compute)
     seed = _seed_arg(seed)
     stream = _int_arg(stream, "stream", 0, _U64)
     if block is not None:
@@ -344,7 +362,7 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     if out.size == 0:
         return out
     runs = _runs(shape, bounds, out.size)
-    if compute == dtype:
+    if dtype is _NATIVE_DTYPES.get(compute):
         _fill_runs(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
     else:
         _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
@@ -389,7 +407,7 @@ def _fill_runs(backend, dist, flat, seed, stream, runs, params, simd, threads):
     first, run, n_runs, starts = runs
     code = _DISTS[dist]
     if backend == "native":
-        ptuple = params.astuple()
+        ptuple = params.astuple
         if starts is None:
             _native.fill(code, flat, seed, stream, first, ptuple, simd, threads)
             return
