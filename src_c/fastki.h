@@ -65,8 +65,10 @@ int fastki_simd_best(void);
 int fastki_simd_available(int simd);
 const char *fastki_simd_name(int simd);
 
-/* The one thread-count rule: the threads a fill of count elements uses. */
-int fastki_thread_count(int requested, uint64_t count);
+/* The one thread-count rule: the threads a fill uses. requested: a positive count, or 0 for
+ * OpenMP's default (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl); work: elements
+ * weighted by their cost, in uniform-float32 elements. Small fills stay on the calling thread. */
+int fastki_thread_count(int requested, uint64_t work);
 int fastki_openmp_enabled(void);
 int fastki_max_threads(void);
 
