@@ -1,8 +1,14 @@
 /* The one place that knows the CPU, picks a SIMD path and decides how many threads a fill
- * uses. Keeps no mutable state: CPU features are read from the compiler runtime on each call. */
+ * uses. Keeps no mutable state: CPU features are read from the compiler runtime on each call.
+ * The one exception is the fork marker below, set once in a forked child and never cleared. */
 #include "fastki.h"
 
 #include <string.h>
+
+#if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__)) && defined(__GNUC__)
+#include <pthread.h>
+#define FASTKI_FORK_GUARD 1
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -16,21 +22,27 @@
  * AVX2/AVX-512 core); element_cost() weighs the other fills. Measured with a C harness over
  * 2**10..2**17 elements, one vs two threads: uniform float32 breaks even near 4096
  * elements, normal float32 near 2048, truncated normal float32 near 1024. */
+/* Outputs at least this large are written with streaming stores: about the last-level cache
+ * of the machines we measured (32 MiB), beyond which the output cannot stay cached anyway. */
+#ifndef FASTKI_STREAM_MIN_BYTES
+#define FASTKI_STREAM_MIN_BYTES (UINT64_C(32) << 20)
+#endif
+
 #ifndef FASTKI_MIN_WORK_PER_THREAD
 #define FASTKI_MIN_WORK_PER_THREAD UINT64_C(8192)
 #endif
 
-typedef void (*fill_range_fn)(const fastki_request *, uint64_t, uint64_t, void *);
+typedef void (*fill_range_fn)(const fastki_request *, uint64_t, uint64_t, void *, int);
 
-void fastki_fill_range_scalar(const fastki_request *, uint64_t, uint64_t, void *);
+void fastki_fill_range_scalar(const fastki_request *, uint64_t, uint64_t, void *, int);
 #ifdef FASTKI_HAVE_SSE2
-void fastki_fill_range_sse2(const fastki_request *, uint64_t, uint64_t, void *);
+void fastki_fill_range_sse2(const fastki_request *, uint64_t, uint64_t, void *, int);
 #endif
 #ifdef FASTKI_HAVE_AVX2
-void fastki_fill_range_avx2(const fastki_request *, uint64_t, uint64_t, void *);
+void fastki_fill_range_avx2(const fastki_request *, uint64_t, uint64_t, void *, int);
 #endif
 #ifdef FASTKI_HAVE_AVX512
-void fastki_fill_range_avx512(const fastki_request *, uint64_t, uint64_t, void *);
+void fastki_fill_range_avx512(const fastki_request *, uint64_t, uint64_t, void *, int);
 #endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -76,6 +88,32 @@ int fastki_simd_best(void)
     return FASTKI_SIMD_SCALAR;
 }
 
+#ifdef FASTKI_FORK_GUARD
+/* fork() and OpenMP: GNU libgomp keeps its thread team after a parallel region; a child forked
+ * from a process whose team exists inherits the team's bookkeeping but none of its threads,
+ * and its next parallel region waits for them forever (reproduced by
+ * tests/test_hardening_fork.py: a child hangs after the parent filled with 2 threads).
+ * The team may also belong to another library sharing the same libgomp, so whether *fastki*
+ * used threads before the fork decides nothing. Hence: every process forked after this
+ * library was loaded fills on its calling thread only; values are unchanged (the contract
+ * does not depend on the thread count). This marker is the kernel's one piece of mutable
+ * global state: written once, 0 -> 1, by the atfork child handler (the child then has a single
+ * thread), inherited by the child's own children, never cleared. exec() starts afresh. */
+static volatile int forked_child = 0;
+
+static void mark_forked_child(void) { forked_child = 1; }
+
+/* Registered when the shared object is loaded, before any fork that could matter. */
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, mark_forked_child);
+}
+
+static int in_forked_child(void) { return forked_child; }
+#else
+static int in_forked_child(void) { return 0; }
+#endif
+
 int fastki_openmp_enabled(void)
 {
 #ifdef _OPENMP
@@ -103,9 +141,9 @@ static uint64_t element_cost(fastki_dist dist, fastki_dtype dtype)
 
 int fastki_thread_count(int requested, uint64_t work)
 {
+    if (!fastki_openmp_enabled() || in_forked_child()) return 1; /* see the fork marker */
     uint64_t threads = requested > 0 ? (uint64_t)requested : (uint64_t)fastki_max_threads();
     uint64_t useful = work / FASTKI_MIN_WORK_PER_THREAD;
-    if (!fastki_openmp_enabled()) threads = 1;
     if (threads > useful) threads = useful;
     return threads < 1 ? 1 : (int)threads;
 }
@@ -141,19 +179,20 @@ int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void 
     uint64_t cost = element_cost(req->dist, req->dtype);
     uint64_t work = count > UINT64_MAX / cost ? UINT64_MAX : count * cost;
     int threads = fastki_thread_count(req->num_threads, work);
+    const size_t item = req->dtype == FASTKI_FLOAT32 ? 4 : 8;
+    const int streaming = count >= FASTKI_STREAM_MIN_BYTES / item;
     if (threads <= 1) {
-        fill(req, first, count, out);
+        fill(req, first, count, out, streaming);
         return FASTKI_OK;
     }
 #ifdef _OPENMP
     const uint64_t per_group = fastki_elements_per_group(req->dtype);
-    const size_t item = req->dtype == FASTKI_FLOAT32 ? 4 : 8;
 #pragma omp parallel num_threads(threads)
     {
         int nparts = omp_get_num_threads(), t = omp_get_thread_num();
         uint64_t lo = split_offset(first, count, per_group, t, nparts);
         uint64_t hi = split_offset(first, count, per_group, t + 1, nparts);
-        if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item);
+        if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
     }
 #endif
     return FASTKI_OK;

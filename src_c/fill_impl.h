@@ -498,18 +498,47 @@ static inline void truncated_f64_group(const group_words *g, const params_f64 *p
 
 /* ------------------------------------------------------------------ a range of elements */
 
+/* Stores that bypass the cache, for outputs much larger than the last-level cache: the
+ * values are never read back soon, and the cache lines need not be fetched first. */
+#if defined(FASTKI_VECTOR_AVX512) || defined(FASTKI_VECTOR_AVX2) || defined(FASTKI_VECTOR_SSE2)
+#define CAN_STREAM 1
+static inline void stream_copy(void *dst, const void *src, size_t bytes)
+{
+    for (size_t i = 0; i < bytes; i += 16)
+        _mm_stream_si128((__m128i *)((char *)dst + i), _mm_load_si128((const __m128i *)((const char *)src + i)));
+}
+#define STREAM_FENCE() _mm_sfence()
+#else
+#define CAN_STREAM 0
+#define stream_copy(dst, src, bytes) memcpy(dst, src, bytes)
+#define STREAM_FENCE() ((void)0)
+#endif
+
+#if defined(__GNUC__)
+#define ALIGN64 __attribute__((aligned(64)))
+#else
+#define ALIGN64
+#endif
+
 #define FILL_RANGE(NAME, T, PARAMS, PER_GROUP, GROUP_FN)                                        \
     static void NAME(uint64_t seed, uint64_t stream, const PARAMS *p, uint64_t first,         \
-                     uint64_t count, T *out)                                                  \
+                     uint64_t count, T *out, int streaming)                                   \
     {                                                                                         \
         group_words g;                                                                        \
-        T tmp[PER_GROUP];                                                                     \
+        T tmp[PER_GROUP] ALIGN64;                                                             \
         uint64_t group = first / PER_GROUP, skip = first % PER_GROUP;                        \
+        /* whole groups all share one alignment: they start 320 or 256 bytes apart */        \
+        streaming = streaming && CAN_STREAM;                                                  \
         while (count) {                                                                       \
             philox_group(seed, stream, group * GROUP_BLOCKS, &g);                             \
             uint64_t take;                                                                    \
             if (skip == 0 && count >= PER_GROUP) {                                            \
-                GROUP_FN(&g, p, out);                                                         \
+                if (streaming && ((uintptr_t)out & 15u) == 0) {                               \
+                    GROUP_FN(&g, p, tmp);                                                     \
+                    stream_copy(out, tmp, sizeof tmp);                                        \
+                } else {                                                                      \
+                    GROUP_FN(&g, p, out);                                                     \
+                }                                                                             \
                 take = PER_GROUP;                                                             \
             } else {                                                                          \
                 GROUP_FN(&g, p, tmp);                                                         \
@@ -521,6 +550,7 @@ static inline void truncated_f64_group(const group_words *g, const params_f64 *p
             count -= take;                                                                    \
             group++;                                                                          \
         }                                                                                     \
+        if (streaming) STREAM_FENCE();                                                        \
     }
 
 FILL_RANGE(fill_uniform_f32, float, params_f32, F32_PER_GROUP, uniform_f32_group)
@@ -532,26 +562,26 @@ FILL_RANGE(fill_truncated_f64, double, params_f64, F64_PER_GROUP, truncated_f64_
 
 /* The entry point of this path: elements first .. first + count - 1 on the calling thread. */
 void ISA_FN(fastki_fill_range)(const fastki_request *req, uint64_t first, uint64_t count,
-                               void *out)
+                               void *out, int streaming)
 {
     const fastki_params *q = &req->params;
     if (req->dtype == FASTKI_FLOAT32) {
         params_f32 p = {(float)q->loc,   (float)q->scale,   (float)q->value_min,
                         (float)q->value_max, (float)q->p_low, (float)q->p_width, q->mirror};
         switch (req->dist) {
-        case FASTKI_UNIFORM: fill_uniform_f32(req->seed, req->stream, &p, first, count, out); break;
-        case FASTKI_NORMAL: fill_normal_f32(req->seed, req->stream, &p, first, count, out); break;
+        case FASTKI_UNIFORM: fill_uniform_f32(req->seed, req->stream, &p, first, count, out, streaming); break;
+        case FASTKI_NORMAL: fill_normal_f32(req->seed, req->stream, &p, first, count, out, streaming); break;
         case FASTKI_TRUNCATED_NORMAL:
-            fill_truncated_f32(req->seed, req->stream, &p, first, count, out);
+            fill_truncated_f32(req->seed, req->stream, &p, first, count, out, streaming);
             break;
         }
     } else {
         params_f64 p = {q->loc, q->scale, q->value_min, q->value_max, q->p_low, q->p_width, q->mirror};
         switch (req->dist) {
-        case FASTKI_UNIFORM: fill_uniform_f64(req->seed, req->stream, &p, first, count, out); break;
-        case FASTKI_NORMAL: fill_normal_f64(req->seed, req->stream, &p, first, count, out); break;
+        case FASTKI_UNIFORM: fill_uniform_f64(req->seed, req->stream, &p, first, count, out, streaming); break;
+        case FASTKI_NORMAL: fill_normal_f64(req->seed, req->stream, &p, first, count, out, streaming); break;
         case FASTKI_TRUNCATED_NORMAL:
-            fill_truncated_f64(req->seed, req->stream, &p, first, count, out);
+            fill_truncated_f64(req->seed, req->stream, &p, first, count, out, streaming);
             break;
         }
     }
