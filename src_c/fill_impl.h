@@ -20,6 +20,19 @@
 
 #define L GROUP_BLOCKS
 
+/* sqrt is one correctly rounded IEEE operation (the only "libm" function used, and every
+ * compiler makes it an instruction); restrict lets the loops vectorize without alias checks. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SQRT_F32(x) __builtin_sqrtf(x)
+#define SQRT_F64(x) __builtin_sqrt(x)
+#define RESTRICT __restrict__
+#else
+#include <math.h>
+#define SQRT_F32(x) sqrtf(x)
+#define SQRT_F64(x) sqrt(x)
+#define RESTRICT __restrict
+#endif
+
 typedef struct {
     uint32_t w[4][L]; /* word i of block first_block + lane */
 } group_words;
@@ -208,7 +221,7 @@ static inline float log_f32(float x, int32_t bias)
 static inline float radius_f32(uint32_t f)
 {
     float g = (float)((int32_t)(1 << 24) - (int32_t)f);
-    return __builtin_sqrtf(log_f32(g, 24) * -2.0f);
+    return SQRT_F32(log_f32(g, 24) * -2.0f);
 }
 
 /* cos and sin of 2 pi (f + 1/2) / 2**24 for a 24-bit field f. */
@@ -247,7 +260,7 @@ static inline float ppnd7_f32(float p)
     float central = (q * num) / den;
     float one_minus = 1.0f - p;
     float pt = p < one_minus ? p : one_minus;
-    float rt = __builtin_sqrtf(-log_f32(pt, 0));
+    float rt = SQRT_F32(-log_f32(pt, 0));
     uint32_t far = 0u - (uint32_t)(rt > (float)AS241_SPLIT2);
     float rr = select_f32(far, rt - (float)AS241_SPLIT2, rt - (float)AS241_CONST2);
     float nc = C[0], ne = E[0], dd = D[0], df = F[0];
@@ -320,7 +333,7 @@ static inline double field53(uint32_t hi, uint32_t lo)
 static inline double radius_f64(uint32_t hi, uint32_t lo)
 {
     double g = 0x1p53 - field53(hi, lo);
-    return __builtin_sqrt(log_f64(g, 53) * -2.0);
+    return SQRT_F64(log_f64(g, 53) * -2.0);
 }
 
 /* cos and sin of 2 pi (m + 1/2) / 2**53, m = hi * 2**26 + lo a 53-bit field. */
@@ -367,7 +380,7 @@ static inline double ppnd16_f64(double p)
     double central = (q * num) / den;
     double one_minus = 1.0 - p;
     double pt = p < one_minus ? p : one_minus;
-    double rt = __builtin_sqrt(-log_f64(pt, 0));
+    double rt = SQRT_F64(-log_f64(pt, 0));
     uint64_t far = UINT64_C(0) - (uint64_t)(rt > AS241_SPLIT2);
     double rr = select_f64(far, rt - AS241_SPLIT2, rt - AS241_CONST2);
     double nc = C[0], ne = E[0], dc = D[0], de = F[0];
@@ -399,7 +412,7 @@ static inline void fields24(const group_words *g, uint32_t f[5][L])
 }
 
 static inline void uniform_f32_group(const group_words *g, const params_f32 *p,
-                                     float *restrict out)
+                                     float *RESTRICT out)
 {
     const float loc = p->loc, scale = p->scale, top = p->value_max;
     uint32_t f[5][L];
@@ -412,9 +425,9 @@ static inline void uniform_f32_group(const group_words *g, const params_f32 *p,
         }
 }
 
-static inline void normal_pairs_f32(const uint32_t *restrict fr, const uint32_t *restrict fa,
-                                    int n, float loc, float scale, float *restrict out_cos,
-                                    float *restrict out_sin)
+static inline void normal_pairs_f32(const uint32_t *RESTRICT fr, const uint32_t *RESTRICT fa,
+                                    int n, float loc, float scale, float *RESTRICT out_cos,
+                                    float *RESTRICT out_sin)
 {
     for (int l = 0; l < n; l++) {
         float r = radius_f32(fr[l]);
@@ -426,7 +439,7 @@ static inline void normal_pairs_f32(const uint32_t *restrict fr, const uint32_t 
 }
 
 static inline void normal_f32_group(const group_words *g, const params_f32 *p,
-                                    float *restrict out)
+                                    float *RESTRICT out)
 {
     const float loc = p->loc, scale = p->scale;
     uint32_t f[5][L];
@@ -437,7 +450,7 @@ static inline void normal_f32_group(const group_words *g, const params_f32 *p,
 }
 
 static inline void truncated_f32_group(const group_words *g, const params_f32 *p,
-                                       float *restrict out)
+                                       float *RESTRICT out)
 {
     const float loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
     const float p_low = p->p_low, p_width = p->p_width;
@@ -456,7 +469,7 @@ static inline void truncated_f32_group(const group_words *g, const params_f32 *p
 
 /* Field k of lane l, for float64 elements: element 32 g + 16 k + l, from words 2k, 2k+1. */
 static inline void uniform_f64_group(const group_words *g, const params_f64 *p,
-                                     double *restrict out)
+                                     double *RESTRICT out)
 {
     const double loc = p->loc, scale = p->scale, top = p->value_max;
     for (int k = 0; k < 2; k++)
@@ -468,7 +481,7 @@ static inline void uniform_f64_group(const group_words *g, const params_f64 *p,
 }
 
 static inline void normal_f64_group(const group_words *g, const params_f64 *p,
-                                    double *restrict out)
+                                    double *RESTRICT out)
 {
     const double loc = p->loc, scale = p->scale;
     for (int l = 0; l < L; l++) {
@@ -481,7 +494,7 @@ static inline void normal_f64_group(const group_words *g, const params_f64 *p,
 }
 
 static inline void truncated_f64_group(const group_words *g, const params_f64 *p,
-                                       double *restrict out)
+                                       double *RESTRICT out)
 {
     const double loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
     const double p_low = p->p_low, p_width = p->p_width;
