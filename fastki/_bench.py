@@ -27,8 +27,14 @@ def _progress(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def median_seconds(fn, repeat):
-    fn()  # warm up: page in the output, start the thread pool, compile
+def median_seconds(fn, repeat, budget=None):
+    """Median of repeat timed runs after one warm-up run (page faults, thread start, JIT).
+    With a budget in seconds, slow functions get fewer runs (at least one)."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if budget is not None and first * repeat > budget:
+        repeat = max(1, int(budget / first))
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -154,7 +160,7 @@ def run(args):
             for ref_name, ref in [numpy_refs[dist]] + peers[dist]:
                 try:
                     # slow references get fewer runs so that the bench stays within a minute
-                    ref_ns = median_seconds(ref, max(1, min(repeat, 3))) * 1e9 / n
+                    ref_ns = median_seconds(ref, repeat, budget=1.0) * 1e9 / n
                 except Exception as exc:  # noqa: BLE001 - a peer failing is reported, not fatal
                     _progress(f"    {ref_name}: skipped ({type(exc).__name__}: {exc})")
                     continue
