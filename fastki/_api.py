@@ -63,13 +63,14 @@ def options(backend=None, simd=None, num_threads=None):
     """Temporarily choose the backend ("native", "numpy"), the SIMD path ("scalar", "sse2",
     "avx2", "avx512") and the thread count for fills in this thread or task. None keeps the
     current setting (environment: FASTKI_BACKEND, FASTKI_SIMD, OMP_NUM_THREADS)."""
-    if backend is not None and backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-    if simd is not None and simd not in _SIMD_NAMES:
-        raise ValueError(f"simd must be one of {_SIMD_NAMES}, got {simd!r}")
+    for name, value, allowed in (("backend", backend, _BACKENDS), ("simd", simd, _SIMD_NAMES)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be one of {allowed}, got {type(value).__name__}")
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     if num_threads is not None:
         if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
-            raise TypeError(f"num_threads must be a positive int, got {num_threads!r}")
+            raise TypeError(f"num_threads must be a positive int, got {_show(num_threads)}")
         if num_threads < 1:
             raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
         num_threads = int(num_threads)
@@ -116,15 +117,25 @@ def info():
 # --------------------------------------------------------------------------- validation
 
 
+def _show(value, limit=120):
+    """repr for error messages, bounded and never failing: a hostile argument's repr may
+    raise, or be huge (ints beyond Python's 4300-digit str limit raise ValueError)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any failure: fall back to the type
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _int_arg(value, name, lo, hi):
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got a bool ({value!r})")
     try:
         v = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})") from None
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({_show(value)})") from None
     if not lo <= v < hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}), got {v}")
+        raise ValueError(f"{name} must be in [{lo}, {hi}), got {_show(v)}")
     return v
 
 
@@ -148,17 +159,22 @@ def _shape_arg(shape):
     dims = []
     for d in shape:
         if isinstance(d, (bool, np.bool_)):
-            raise TypeError(f"shape must hold ints, got a bool in {tuple(shape)!r}")
+            raise TypeError(f"shape must hold ints, got a bool in {_show(tuple(shape))}")
         try:
             d = operator.index(d)
         except TypeError:
-            raise TypeError(f"shape must hold ints, got {type(d).__name__} in {tuple(shape)!r}") from None
+            raise TypeError(f"shape must hold ints, got {type(d).__name__} in {_show(tuple(shape))}") from None
         if d < 0:
-            raise ValueError(f"shape must not be negative, got {tuple(shape)!r}")
+            raise ValueError(f"shape must not be negative, got {_show(tuple(shape))}")
         dims.append(d)
     if math.prod(dims) > _U64:
-        raise ValueError(f"shape {tuple(dims)!r} has more than 2**64 elements")
+        raise ValueError(f"shape {_show(tuple(dims))} has more than 2**64 elements")
+    if len(dims) > _MAX_DIMS:
+        raise ValueError(f"shape has {len(dims)} dimensions, more than NumPy's {_MAX_DIMS}")
     return tuple(dims)
+
+
+_MAX_DIMS = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
 
 
 def _dtype_arg(dtype):
@@ -169,11 +185,14 @@ def _dtype_arg(dtype):
         pass
     try:
         dt = np.dtype(dtype)
-    except TypeError:
-        name = getattr(dtype, "__name__", None) or str(dtype)
+    except (TypeError, ValueError):
+        try:
+            name = getattr(dtype, "__name__", None) or str(dtype)
+        except Exception:  # noqa: BLE001 - a hostile object: not bfloat16
+            name = None
         if name != "bfloat16":
             raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, "
-                            f"got {dtype!r}") from None
+                            f"got {_show(dtype)}") from None
         dt = _bfloat16()
     if not dt.isnative or dt.name not in ("float32", "float64", "float16", "bfloat16"):
         raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
@@ -198,8 +217,11 @@ def _float_arg(value, name):
     if type(value) is float and value == value:
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
-    v = float(value)
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({_show(value)})")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ValueError(f"{name}={_show(value)} is out of range for float64") from None
     if math.isnan(v):
         raise ValueError(f"{name} must not be NaN")
     return v
@@ -219,20 +241,20 @@ def _block_arg(block, shape):
     if not isinstance(block, tuple):
         block = (block,) if isinstance(block, slice) else block
     if not isinstance(block, (tuple, list)) or not all(isinstance(s, slice) for s in block):
-        raise TypeError(f"block must be a tuple of slices, got {block!r}")
+        raise TypeError(f"block must be a tuple of slices, got {_show(block)}")
     if len(block) != len(shape):
         raise ValueError(f"block must have one slice per dimension of shape {shape}, "
                          f"got {len(block)}")
     bounds = []
     for s, dim in zip(block, shape):
-        if s.step not in (None, 1):
-            raise ValueError(f"block slices must have step 1, got {s!r}")
+        if s.step is not None and _int_arg(s.step, "block step", -_U64, _U64) != 1:
+            raise ValueError(f"block slices must have step 1, got {_show(s)}")
         start = 0 if s.start is None else _int_arg(s.start, "block start", -dim, dim + 1)
         stop = dim if s.stop is None else _int_arg(s.stop, "block stop", -dim, dim + 1)
         start += dim if start < 0 else 0
         stop += dim if stop < 0 else 0
         if start > stop:
-            raise ValueError(f"block slice {s!r} starts after it stops in a dimension of size {dim}")
+            raise ValueError(f"block slice {_show(s)} starts after it stops in a dimension of size {dim}")
         bounds.append((start, stop))
     return tuple(bounds)
 
@@ -304,7 +326,10 @@ def _phi(x):
 def _uniform_params(minval, maxval, dtname):
     t = _NATIVE_DTYPES[dtname].type
     lo, hi = _to_dtype(minval, t, "minval"), _to_dtype(maxval, t, "maxval")
-    scale = _to_dtype(float(hi) - float(lo), t, "maxval - minval")
+    span = float(hi) - float(lo)
+    if math.isinf(span):
+        raise ValueError(f"maxval - minval = {maxval!r} - {minval!r} is out of range for {dtname}")
+    scale = _to_dtype(span, t, "maxval - minval")
     top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
     return _Params(lo, scale, lo, top)
 
@@ -313,6 +338,20 @@ def _uniform_params(minval, maxval, dtname):
 def _normal_params(mean, stddev, dtname):
     t = _NATIVE_DTYPES[dtname].type
     return _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
+
+
+def _interval_end(m, s, z):
+    """m + s * z for finite z, where s * z may overflow although the sum does not (e.g.
+    1e308 + 1e308 * -2); an end beyond float64's range becomes its largest finite value, which
+    _round_inward then keeps, so the kernel's clamp never lets -inf or inf out."""
+    v = m + s * z
+    if math.isinf(v):
+        h = m / 2 + (s / 2) * z
+        v = 2 * h if abs(h) <= _F64_MAX / 2 else math.copysign(_F64_MAX, h)
+    return v
+
+
+_F64_MAX = float(np.finfo(np.float64).max)
 
 
 @functools.lru_cache(maxsize=256)
@@ -328,9 +367,8 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
             f"lower={lower!r}, upper={upper!r}: the interval holds probability {p_width:.3g} "
             f"under the standard normal, below the {_MIN_TRUNCATED_MASS[dtname]:.3g} that "
             f"{dtname} can sample")
-    with np.errstate(over="ignore", invalid="ignore"):
-        vmin = float(m) + float(s) * lower if math.isfinite(lower) else -math.inf
-        vmax = float(m) + float(s) * upper if math.isfinite(upper) else math.inf
+    vmin = _interval_end(float(m), float(s), lower) if math.isfinite(lower) else -math.inf
+    vmax = _interval_end(float(m), float(s), upper) if math.isfinite(upper) else math.inf
     return _Params(m, s, _round_inward(vmin, t, True), _round_inward(vmax, t, False),
                    t(p_low), t(p_width), int(mirror))
 
@@ -371,7 +409,7 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
 
 def _runs(shape, bounds, size):
     """Describe the elements to fill as (first_index, run_length, n_runs, starts_fn)."""
-    if bounds is None:
+    if not bounds:  # no block, or the block () of a 0-d shape
         return 0, size, 1, None
     # merge trailing dimensions the block covers whole into one run
     k = len(shape) - 1
@@ -492,6 +530,8 @@ def random_raw(n, *, seed, stream=0, offset=0):
     offset = _int_arg(offset, "offset", 0, _U64)
     if offset + n > _U64:
         raise ValueError(f"offset + n must not exceed 2**64, got {offset} + {n}")
+    if n * 4 > np.iinfo(np.intp).max:
+        raise MemoryError(f"n={n}: cannot allocate {n} uint32 words")
     backend, _, _ = _config()
     if backend == "native":
         return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)
@@ -499,7 +539,10 @@ def random_raw(n, *, seed, stream=0, offset=0):
 
 
 def _uint32_array(x, name, last):
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except ValueError as exc:  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of shape (..., {last}): {exc}") from None
     if a.dtype.kind not in "ui":
         raise TypeError(f"{name} must hold unsigned 32-bit integers, got dtype {a.dtype}")
     if a.size and (a.min() < 0 or a.max() > 0xFFFFFFFF):
