@@ -1,0 +1,45 @@
+"""What the benchmark modules share: the parameter grid, and the feature checks that turn
+"this commit of fastki lacks that" into asv's skip (NotImplementedError in setup)."""
+import inspect
+
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
+DTYPES = ("float32", "float64")
+SIZES = (2**12, 2**20, 2**24)
+THREADS = (1, 2)
+SEED = 20240607
+
+
+def fastki_or_skip():
+    try:
+        import fastki
+    except ImportError as exc:  # not installed in this environment
+        raise NotImplementedError(f"fastki is not importable: {exc}") from None
+    return fastki
+
+
+def fill_or_skip(fastki, dist, *keywords):
+    """fastki.<dist>, if this commit has it and it accepts the given keywords."""
+    fn = getattr(fastki, dist, None)
+    if fn is None:
+        raise NotImplementedError(f"this fastki has no {dist}")
+    try:
+        accepted = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: assume the keywords
+        return fn
+    missing = [k for k in keywords if k not in accepted]
+    if missing:
+        raise NotImplementedError(f"this fastki's {dist} lacks {', '.join(missing)}")
+    return fn
+
+
+def threads_or_skip(fastki, threads):
+    """A context manager fixing fastki's thread count, or skip where the commit cannot."""
+    options = getattr(fastki, "options", None)
+    if options is None:
+        if threads == 1:
+            raise NotImplementedError("this fastki has no options(num_threads=)")
+        raise NotImplementedError("this fastki cannot set its thread count")
+    info = fastki.info() if hasattr(fastki, "info") else {}
+    if threads > 1 and not info.get("openmp", False):
+        raise NotImplementedError("this fastki was built without OpenMP")
+    return options(num_threads=threads)
