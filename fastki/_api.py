@@ -55,6 +55,7 @@ def _default_backend():
 
 _ENV_BACKEND = _default_backend()
 _ENV_SIMD = _env_choice("FASTKI_SIMD", _SIMD_NAMES)
+_MAX_NUM_THREADS = 2**31 - 1
 _options = contextvars.ContextVar("fastki_options", default=(None, None, None))
 
 
@@ -71,8 +72,9 @@ def options(backend=None, simd=None, num_threads=None):
     if num_threads is not None:
         if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
             raise TypeError(f"num_threads must be a positive int, got {_show(num_threads)}")
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+        if not 1 <= num_threads <= _MAX_NUM_THREADS:  # the kernel takes a C int
+            raise ValueError(f"num_threads must be a positive int of at most {_MAX_NUM_THREADS}, "
+                             f"got {_show(num_threads)}")
         num_threads = int(num_threads)
     old = _options.get()
     new = tuple(o if n is None else n for n, o in zip((backend, simd, num_threads), old))
@@ -183,6 +185,8 @@ def _dtype_arg(dtype):
         return _DTYPE_CACHE[dtype]
     except (KeyError, TypeError):  # TypeError: unhashable, rejected below
         pass
+    if dtype is None:  # np.dtype(None) would silently mean float64, not the float32 default
+        raise TypeError("dtype must be float32, float64, float16 or bfloat16, got None")
     try:
         dt = np.dtype(dtype)
     except (TypeError, ValueError):
@@ -282,12 +286,13 @@ class _Params:
     """Distribution parameters as both backends consume them (docs/algorithm.md)."""
 
     __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror",
-                 "astuple")
+                 "astuple", "reach")
 
     def __init__(self, loc, scale, value_min=0.0, value_max=0.0, p_low=0.0, p_width=0.0,
                  mirror=0):
         self.loc, self.scale, self.value_min, self.value_max = loc, scale, value_min, value_max
         self.p_low, self.p_width, self.mirror = p_low, p_width, mirror
+        self.reach = math.inf  # largest |value| returned; set by the _*_params functions
         # what the C kernel takes: doubles that hold the dtype-rounded values exactly
         self.astuple = (float(loc), float(scale), float(value_min), float(value_max),
                         float(p_low), float(p_width), int(mirror))
@@ -331,13 +336,38 @@ def _uniform_params(minval, maxval, dtname):
         raise ValueError(f"maxval - minval = {maxval!r} - {minval!r} is out of range for {dtname}")
     scale = _to_dtype(span, t, "maxval - minval")
     top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
-    return _Params(lo, scale, lo, top)
+    p = _Params(lo, scale, lo, top)
+    p.reach = max(abs(float(lo)), abs(float(hi)))
+    return p
 
 
 @functools.lru_cache(maxsize=256)
 def _normal_params(mean, stddev, dtname):
     t = _NATIVE_DTYPES[dtname].type
-    return _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
+    p = _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
+    p.reach = abs(float(p.loc)) + float(p.scale) * _Z_REACH["normal"][dtname]
+    _check_reach(p.reach, dtname, "normal")
+    return p
+
+
+# Largest |z| each transform returns (docs/algorithm.md), rounded up: Box-Muller's radius at
+# the smallest u, sqrt(-2 ln 2**-24) = 5.768 (float32) and sqrt(-2 ln 2**-53) = 8.572
+# (float64); the inverse normal CDF at the smallest probability a truncated interval samples
+# (_MIN_TRUNCATED_MASS times 2**-24 or 2**-53): |z| = 12.84 and 37.35.
+_Z_REACH = {"normal": {"float32": 5.77, "float64": 8.58},
+            "truncated_normal": {"float32": 12.9, "float64": 37.4}}
+# Largest finite value of each output dtype (bfloat16: (2 - 2**-7) * 2**127)
+_DTYPE_MAX = {"float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max),
+              "float16": float(np.finfo(np.float16).max), "bfloat16": (2 - 2**-7) * 2.0**127}
+_PARAM_NAMES = {"uniform": "minval, maxval", "normal": "mean, stddev",
+                "truncated_normal": "mean, stddev, lower, upper"}
+
+
+def _check_reach(reach, dtname, dist):
+    """Refuse parameters for which some values would overflow dtname to inf."""
+    if not reach <= _DTYPE_MAX[dtname]:
+        raise ValueError(f"{_PARAM_NAMES[dist]}: values would reach {reach:.4g} in magnitude, "
+                         f"beyond the largest {dtname} ({_DTYPE_MAX[dtname]:.4g})")
 
 
 def _interval_end(m, s, z):
@@ -369,8 +399,14 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
             f"{dtname} can sample")
     vmin = _interval_end(float(m), float(s), lower) if math.isfinite(lower) else -math.inf
     vmax = _interval_end(float(m), float(s), upper) if math.isfinite(upper) else math.inf
-    return _Params(m, s, _round_inward(vmin, t, True), _round_inward(vmax, t, False),
-                   t(p_low), t(p_width), int(mirror))
+    p = _Params(m, s, _round_inward(vmin, t, True), _round_inward(vmax, t, False),
+                t(p_low), t(p_width), int(mirror))
+    # an infinite end leaves m + s * z unclamped on that side
+    far = abs(float(m)) + float(s) * _Z_REACH["truncated_normal"][dtname]
+    p.reach = max(abs(float(p.value_min)) if math.isfinite(lower) else far,
+                  abs(float(p.value_max)) if math.isfinite(upper) else far)
+    _check_reach(p.reach, dtname, "truncated_normal")
+    return p
 
 
 # --------------------------------------------------------------------------- generation
@@ -380,6 +416,8 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     shape = _shape_arg(shape)
     dtype, compute = _dtype_arg(dtype)
     params = params_for(compute)
+    if dtype.name != compute:  # float16, bfloat16: the float32 values must fit them too
+        _check_reach(params.reach, dtype.name, dist)
     seed = _seed_arg(seed)
     stream = _int_arg(stream, "stream", 0, _U64)
     if block is not None:
@@ -394,8 +432,11 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     if out is None:
         try:
             out = np.empty(result_shape, dtype=dtype)
-        except (MemoryError, ValueError) as exc:
-            raise MemoryError(f"shape {result_shape!r}: cannot allocate the {dtype} result "
+        except ValueError as exc:  # "array is too big", "Maximum allowed dimension exceeded"
+            raise ValueError(f"shape {_show(result_shape)}: too large for a NumPy array of "
+                             f"{dtype} ({exc})") from None
+        except MemoryError as exc:
+            raise MemoryError(f"shape {_show(result_shape)}: cannot allocate the {dtype} result "
                               f"({exc})") from None
     if out.size == 0:
         return out
