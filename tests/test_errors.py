@@ -8,7 +8,7 @@ import pytest
 
 import fastki
 
-from conftest import SIMD_NAMES, backends
+from conftest import backends
 
 U64 = 2**64
 DISTS = ("uniform", "normal", "truncated_normal")
@@ -349,20 +349,6 @@ def test_bad_options(kw, exc, name):
         with fastki.options(**kw):
             pass
     assert fastki.info() == before
-
-
-def test_unavailable_simd_path_is_an_error():
-    from conftest import native_available, simd_available
-
-    if not native_available():
-        pytest.skip("native backend not loaded")
-    missing = [s for s in SIMD_NAMES if s not in simd_available()]
-    if not missing:
-        pytest.skip("this machine has every SIMD path")
-    for name in missing:
-        with fastki.options(backend="native", simd=name):
-            with pytest.raises(ValueError, match="simd"):
-                fastki.normal(100, seed=0)
 
 
 # --------------------------------------------------------------------------- random_raw
