@@ -8,6 +8,7 @@ import operator
 import os
 import secrets
 import warnings
+from fractions import Fraction
 
 import numpy as np
 
@@ -168,6 +169,8 @@ def _shape_arg(shape):
             raise TypeError(f"shape must hold ints, got {type(d).__name__} in {_show(tuple(shape))}") from None
         if d < 0:
             raise ValueError(f"shape must not be negative, got {_show(tuple(shape))}")
+        if d > _U64:  # possible only beside a 0 (no elements), and no array could have it
+            raise ValueError(f"shape dimensions must not exceed 2**64, got {_show(tuple(shape))}")
         dims.append(d)
     if math.prod(dims) > _U64:
         raise ValueError(f"shape {_show(tuple(dims))} has more than 2**64 elements")
@@ -371,14 +374,12 @@ def _check_reach(reach, dtname, dist):
 
 
 def _interval_end(m, s, z):
-    """m + s * z for finite z, where s * z may overflow although the sum does not (e.g.
-    1e308 + 1e308 * -2); an end beyond float64's range becomes its largest finite value, which
-    _round_inward then keeps, so the kernel's clamp never lets -inf or inf out."""
-    v = m + s * z
-    if math.isinf(v):
-        h = m / 2 + (s / 2) * z
-        v = 2 * h if abs(h) <= _F64_MAX / 2 else math.copysign(_F64_MAX, h)
-    return v
+    """m + s * z for finite z, exactly (a Fraction), so that _round_inward rounds the true end
+    inward: float arithmetic could round it half an ulp outward, or overflow in s * z although
+    the sum is finite (1e308 + 1e308 * -2). An end beyond float64's range becomes float64's
+    largest value, which is inside it; the kernel's clamp then never lets a value out."""
+    v = Fraction(m) + Fraction(s) * Fraction(z)
+    return v if abs(v) <= _F64_MAX else (_F64_MAX if v > 0 else -_F64_MAX)
 
 
 _F64_MAX = float(np.finfo(np.float64).max)
