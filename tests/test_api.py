@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -19,6 +20,10 @@ DISTS = ("uniform", "normal", "truncated_normal")
 INFO_KEYS = {"version", "backend", "simd", "simd_available", "openmp", "num_threads"}
 
 needs_native = pytest.mark.skipif(not native_available(), reason="native backend not loaded")
+
+# Children run outside the checkout: `python -c` and `python -m` put the working directory
+# first on sys.path, which would import the source tree instead of the installed package.
+OUTSIDE = tempfile.gettempdir()
 
 # Makes `import fastki._native` fail in a child interpreter, as if the extension were missing.
 BLOCK_NATIVE = """
@@ -38,7 +43,7 @@ def run_python(code, env=None, timeout=120, cwd=None):
                          "PYTEST_ADDOPTS")}
     full.update(env or {})
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full, timeout=timeout, cwd=cwd)
+                          env=full, timeout=timeout, cwd=cwd or OUTSIDE)
 
 
 # --------------------------------------------------------------------------- seed=None
@@ -255,7 +260,7 @@ def test_python_m_fastki_info():
     full = dict(os.environ)
     full.pop("FASTKI_BACKEND", None)
     r = subprocess.run([sys.executable, "-m", "fastki", "info"], capture_output=True,
-                       text=True, timeout=120, env=full)
+                       text=True, timeout=120, cwd=OUTSIDE, env=full)
     assert r.returncode == 0, r.stderr
     assert "backend" in r.stdout
     expect = "native" if native_available() else "numpy"
@@ -265,7 +270,7 @@ def test_python_m_fastki_info():
 
 def test_python_m_fastki_info_json():
     r = subprocess.run([sys.executable, "-m", "fastki", "info", "--json"], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=OUTSIDE)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert INFO_KEYS <= set(info)
@@ -274,7 +279,7 @@ def test_python_m_fastki_info_json():
 
 def test_python_m_fastki_bad_command():
     r = subprocess.run([sys.executable, "-m", "fastki", "nope"], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=OUTSIDE)
     assert r.returncode != 0
     assert "info" in r.stderr  # argparse lists the valid choices
 
