@@ -572,8 +572,8 @@ def random_raw(n, *, seed, stream=0, offset=0):
     offset = _int_arg(offset, "offset", 0, _U64)
     if offset + n > _U64:
         raise ValueError(f"offset + n must not exceed 2**64, got {offset} + {n}")
-    if n * 4 > np.iinfo(np.intp).max:
-        raise MemoryError(f"n={n}: cannot allocate {n} uint32 words")
+    if n * 4 > np.iinfo(np.intp).max:  # as for shapes: too large for any NumPy array
+        raise ValueError(f"n={n}: too large for a NumPy array of uint32")
     backend, _, _ = _config()
     if backend == "native":
         return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)

@@ -482,7 +482,7 @@ REGRESSIONS = [
     (lambda: fastki.uniform(3, dtype=("f4", -1)), "dtype"),                    # numpy ValueError
     (lambda: fastki.uniform(3, seed=1, block=(slice(0, 2, np.array([1, 1])),)), "block"),
     (lambda: fastki.philox4x32_10([[1, 2, 3, 4], [1, 2]], [1, 2]), "counter"),
-    (lambda: fastki.random_raw(2**62 - 1, seed=1), "n"),                       # numpy ValueError
+    (lambda: fastki.random_raw(2**62 - 1, seed=1), "n"),                       # ValueError w/o "n"
     (lambda: fastki.options(backend=np.array([1, 2])).__enter__(), "backend"),
     (lambda: fastki.uniform(1000, -1e308, 1e308, seed=1, dtype="float64"), "maxval"),  # constant
     (lambda: fastki.uniform(3, seed=10**5000), "seed"),                        # str() limit
