@@ -27,7 +27,9 @@ class Fill:
         self.fill(size, seed=SEED, dtype=dtype, out=self.out)  # warm: pages, thread pool
 
     def teardown(self, dist, dtype, size, threads):
-        self.threads.__exit__(None, None, None)
+        threads = self.__dict__.pop("threads", None)  # None: setup skipped (asv still
+        if threads is not None:                       # calls teardown then)
+            threads.__exit__(None, None, None)
 
     def time_fill(self, dist, dtype, size, threads):
         self.fill(size, seed=SEED, dtype=dtype, out=self.out)
@@ -48,7 +50,9 @@ class New:
         self.fill(16, seed=SEED, dtype=dtype)  # warm: start the thread pool
 
     def teardown(self, dist, dtype, size, threads):
-        self.threads.__exit__(None, None, None)
+        threads = self.__dict__.pop("threads", None)  # None: setup skipped (asv still
+        if threads is not None:                       # calls teardown then)
+            threads.__exit__(None, None, None)
 
     def time_new(self, dist, dtype, size, threads):
         self.fill(size, seed=SEED, dtype=dtype)
