@@ -1,0 +1,740 @@
+"""Keras 3's initializer catalogue on fastki's generators.
+
+Every class takes the constructor arguments of its Keras 3 namesake, with the same
+defaults, and its ``get_config()`` returns exactly those arguments, so configs move
+between fastki and Keras unchanged.  Values come from :func:`fastki.uniform`,
+:func:`fastki.normal` and :func:`fastki.truncated_normal`: for a given integer seed they
+are the same on every machine, thread count and backend (but they are not Keras' values:
+the generators differ).
+
+Nothing here imports Keras.  A ``keras.random.SeedGenerator`` seed and a serialized one
+(a dict) are handled through whichever Keras the caller already has.  To load a model
+saved with fastki initializers, ``import fastki.keras`` first (docs/initializers.md).
+"""
+import importlib
+import math
+import numbers
+import re
+import sys
+
+import numpy as np
+
+from . import _api
+
+__all__ = [
+    "Initializer",
+    "Constant",
+    "Zeros",
+    "Ones",
+    "Identity",
+    "STFT",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeNormal",
+    "HeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "Orthogonal",
+    "compute_fans",
+    "get",
+    "serialize",
+    "deserialize",
+]
+
+# Standard deviation of a unit normal truncated to [-2, 2]:
+#     sqrt(1 - 4 * phi(2) / (Phi(2) - Phi(-2)))    (phi, Phi: the unit normal pdf and cdf)
+# = scipy.stats.truncnorm(-2, 2).std().  VarianceScaling divides by it so that the values,
+# after truncation at two standard deviations, have the standard deviation sqrt(scale / n).
+# Keras uses the same number (as a bare literal); tests/test_initializers.py recomputes it.
+TRUNCATED_UNIT_NORMAL_STD = 0.87962566103423978
+
+# Truncated draws keep values within this many standard deviations of the mean, as in Keras.
+_TRUNCATION_BOUND = 2.0
+
+# Registered name prefix, as keras.saving.register_keras_serializable(package="fastki")
+# spells it ("fastki>GlorotUniform").
+_PACKAGE = "fastki"
+
+_U32_MASK = 0xFFFFFFFF
+_U64 = 1 << 64
+
+
+# --------------------------------------------------------------------------- Keras helpers
+# Keras is touched only when the caller has already imported it (a SeedGenerator seed, a
+# serialized one, floatx, registration).
+
+
+def _loaded_keras():
+    """The Keras module if the process has imported it, else None; never imports it."""
+    return sys.modules.get("keras")
+
+
+def _keras_registered():
+    mod = sys.modules.get("fastki.keras")
+    return mod is not None and getattr(mod, "REGISTERED", False)
+
+
+def _register_with_loaded_keras():
+    """Register the classes as Keras serializables once Keras is around, so that a model
+    saved without ``import fastki.keras`` still records loadable names
+    ("fastki>GlorotUniform").  Loading needs the import: nothing runs before Keras looks
+    the names up."""
+    if _keras_registered() or _loaded_keras() is None:
+        return
+    try:
+        importlib.import_module("fastki.keras")
+    except ImportError:  # a Keras that cannot finish importing: nothing to register with
+        pass
+
+
+def _floatx():
+    """Keras' default float type when Keras is loaded (keras.config.floatx()), else float32."""
+    keras = _loaded_keras()
+    config = getattr(keras, "config", None)
+    floatx = getattr(config, "floatx", None)
+    return floatx() if callable(floatx) else "float32"
+
+
+def _is_seed_generator(obj):
+    keras = _loaded_keras()
+    random = getattr(keras, "random", None)
+    cls = getattr(random, "SeedGenerator", None)
+    return isinstance(cls, type) and isinstance(obj, cls)
+
+
+def _keras_saving():
+    """keras.saving, imported on demand: only configs that came from Keras need it."""
+    return importlib.import_module("keras").saving
+
+
+# --------------------------------------------------------------------------- shapes, fans
+
+
+def compute_fans(shape, input_axes=None, output_axes=None):
+    """``(fan_in, fan_out)`` of a weight shape, by Keras' rules.
+
+    With both ``input_axes`` and ``output_axes``, the fans are the products of those
+    dimensions.  Otherwise: rank 0 gives (1, 1); rank 1 gives (n, n); rank 2 is
+    ``(in, out)``; higher ranks are convolution kernels ``(*receptive_field, in, out)``
+    whose fans are ``in`` and ``out`` times the receptive field size.
+    """
+    shape = tuple(int(d) for d in shape)
+    if input_axes is not None and output_axes is not None:
+        return (math.prod(shape[axis] for axis in input_axes),
+                math.prod(shape[axis] for axis in output_axes))
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+# --------------------------------------------------------------------------- dtypes
+
+_CONSTANT_DTYPE_KINDS = "biu"  # bool, signed and unsigned integers, besides the floats
+
+
+def _float_dtype(dtype):
+    """numpy dtype for a random or computed initializer: fastki's float dtypes only."""
+    return _api._dtype_arg(_floatx() if dtype is None else dtype)[0]
+
+
+def _constant_dtype(dtype):
+    """numpy dtype for Zeros/Ones/Constant/Identity: the float dtypes plus bool and integers."""
+    if dtype is None:
+        dtype = _floatx()
+    try:
+        return _api._dtype_arg(dtype)[0]
+    except TypeError:
+        pass
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.kind not in _CONSTANT_DTYPE_KINDS or not dt.isnative:
+        raise TypeError("dtype must be a float (float32, float64, float16, bfloat16), bool or "
+                        f"integer dtype, got {_api._show(dtype)}")
+    return dt
+
+
+def _cast_exact(values, dt, what):
+    """``values`` (a numpy array) cast to ``dt``, refusing what ``dt`` cannot hold: finite
+    values that would become inf, and for bool/integer dtypes values that are not whole
+    or lie outside the dtype's range."""
+    values = np.asarray(values)
+    if dt.kind == "f" or dt.name == "bfloat16":
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = values.astype(dt)
+        if values.dtype.kind in "fiu" and values.size:
+            bad = np.isinf(out.astype(np.float64)) & np.isfinite(values.astype(np.float64))
+            if bad.any():
+                raise ValueError(f"dtype={dt.name} cannot hold {what}={_api._show(_item(values[bad][0]))}: "
+                                 f"it overflows to inf")
+        return out
+    if dt.kind == "b":
+        lo, hi = 0, 1
+    else:
+        info = np.iinfo(dt)
+        lo, hi = int(info.min), int(info.max)
+    if values.size:
+        if values.dtype.kind == "f":
+            flat = values.astype(np.float64).ravel()
+            whole = np.isfinite(flat) & (flat == np.floor(flat))
+            if not whole.all():
+                raise ValueError(f"dtype={dt.name} cannot hold {what}="
+                                 f"{_api._show(_item(flat[~whole][0]))}: not a whole number")
+            # compare as floats against bounds that are exact powers of two
+            inside = (flat >= float(lo)) & (flat < float(hi) + 1.0)
+        else:
+            flat = values.astype(object).ravel()
+            inside = np.array([lo <= int(v) <= hi for v in flat], dtype=bool)
+        if not inside.all():
+            raise ValueError(f"dtype={dt.name} cannot hold {what}={_api._show(_item(flat[~inside][0]))}: "
+                             f"outside [{lo}, {hi}]")
+    return values.astype(dt)
+
+
+def _item(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def _shape(shape):
+    return _api._shape_arg(shape)
+
+
+# --------------------------------------------------------------------------- base classes
+
+
+class Initializer:
+    """Base class: ``init(shape, dtype=None)`` returns a NumPy array of that shape and dtype.
+
+    ``dtype=None`` means Keras' floatx when Keras is loaded, else float32.  ``get_config()``
+    returns the constructor's arguments, so ``from_config`` and ``clone`` need nothing else.
+    """
+
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement __call__(shape, dtype=None)")
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def clone(self):
+        """A new initializer from this one's config.  With ``seed=None`` the clone draws a
+        new random seed (as in Keras): it does not repeat this one's values."""
+        return self.__class__.from_config(self.get_config())
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _RandomInitializer(Initializer):
+    """Seed handling shared by the random initializers.
+
+    * an int seed: the same values on every call;
+    * ``seed=None``: a random seed drawn once, here; every call repeats its values;
+    * a ``keras.random.SeedGenerator``: drawn from on every call, so calls differ;
+    * ``stream``: which of the seed's independent streams to use (fastki's own argument;
+      it appears in ``get_config()`` only when it is not 0).
+    """
+
+    def __init__(self, seed=None, stream=0):
+        if isinstance(seed, dict):  # a serialized SeedGenerator, from get_config()
+            seed = _keras_saving().deserialize_keras_object(seed)
+        if isinstance(seed, np.integer):
+            seed = int(seed)
+        if not (seed is None or _is_seed_generator(seed)
+                or (type(seed) is int and 0 <= seed < _U64)):
+            raise ValueError(
+                "`seed` argument should be an instance of `keras.random.SeedGenerator()` "
+                f"or an integer in [0, 2**64). Received: seed={_api._show(seed)}")
+        self.stream = _api._int_arg(stream, "stream", 0, _U64)
+        self._init_seed = seed
+        # None: one seed for the life of this object (fastki's OS-entropy draw)
+        self.seed = _api._seed_arg(None) if seed is None else seed
+
+    def _call_seed(self):
+        """The 64-bit seed of this call: the int seed, or the next SeedGenerator state."""
+        if type(self.seed) is int:
+            return self.seed
+        keras = importlib.import_module("keras")
+        state = keras.ops.convert_to_numpy(self.seed.next())
+        # a SeedGenerator state is (seed, counter), each conceptually a uint32
+        return (int(state[0]) & _U32_MASK) | ((int(state[1]) & _U32_MASK) << 32)
+
+    def _draw(self, fn, shape, dtype, **params):
+        """fn(shape, **params) with this call's seed; a refusal (typically a dtype too
+        narrow for the values) is re-raised naming the initializer and dtype."""
+        _register_with_loaded_keras()
+        shape = _shape(shape)
+        dt = _float_dtype(dtype)
+        try:
+            return fn(shape, **params, seed=self._call_seed(), stream=self.stream, dtype=dt)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__} with shape={shape}, dtype={dt.name}: "
+                             f"{exc}") from exc
+
+    def get_config(self):
+        _register_with_loaded_keras()
+        seed = self._init_seed
+        if seed is not None and type(seed) is not int:
+            seed = _keras_saving().serialize_keras_object(seed)
+        config = {"seed": seed}
+        if self.stream:
+            config["stream"] = self.stream
+        return config
+
+
+# --------------------------------------------------------------------------- constants
+
+
+class Constant(Initializer):
+    """Every element equal to ``value`` (a scalar, or an array that broadcasts to the shape).
+
+    Integer and bool dtypes are allowed; a value the dtype cannot hold (0.5 or 300 for int8,
+    1e6 for float16) is a ValueError naming ``dtype``.
+    """
+
+    def __init__(self, value=0.0):
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            cfg = value["config"]  # Keras' serialized array form
+            value = np.asarray(cfg["value"], dtype=cfg.get("dtype"))
+        if isinstance(value, np.generic):
+            value = value.item()
+        array = np.asarray(value) if not isinstance(value, numbers.Number) else None
+        if array is not None:
+            if array.dtype.kind not in "biuf":
+                raise TypeError("Argument `value` must be a number or an array of numbers. "
+                                f"Received: value={_api._show(value)}")
+            value = array.item() if array.ndim == 0 else array.tolist()
+        elif isinstance(value, complex):
+            raise TypeError(f"Argument `value` must be a real number. Received: value={value!r}")
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        dt = _constant_dtype(dtype)
+        value = _cast_exact(np.asarray(self.value), dt, "value")
+        if value.ndim == 0:
+            return np.full(shape, value, dtype=dt)
+        try:
+            return np.broadcast_to(value, shape).copy()
+        except ValueError:
+            raise ValueError(f"Constant value of shape {value.shape} does not broadcast to "
+                             f"shape={shape}") from None
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Zeros(Initializer):
+    """All zeros; float, bool and integer dtypes."""
+
+    def __call__(self, shape, dtype=None):
+        return np.zeros(_shape(shape), dtype=_constant_dtype(dtype))
+
+
+class Ones(Initializer):
+    """All ones; float, bool and integer dtypes."""
+
+    def __call__(self, shape, dtype=None):
+        return np.ones(_shape(shape), dtype=_constant_dtype(dtype))
+
+
+class Identity(Initializer):
+    """``gain`` on the main diagonal of a 2-D matrix (rectangular allowed), zeros elsewhere."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        dt = _constant_dtype(dtype)
+        out = np.zeros(shape, dtype=dt)
+        np.fill_diagonal(out, _cast_exact(np.asarray(self.gain), dt, "gain"))
+        return out
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+class STFT(Initializer):
+    """Convolution kernel of a short-time Fourier transform, shape ``(T, channels, F)``:
+    ``cos`` (side="real") or ``sin`` (side="imag") of ``-2 pi t f / (2 (F - 1))``, times a
+    window (a ``scipy.signal.windows`` name, an array of T values, or None) divided by its
+    L2 (scaling="density") or L1 (scaling="spectrum") norm.  Computed in float64, then
+    rounded to the dtype.  Named windows need SciPy.
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {_api._show(side)}")
+        if isinstance(window, str):
+            _get_window(window, 1, periodic)  # an unknown name fails here (SciPy's ValueError)
+        elif isinstance(window, np.ndarray):
+            window = window.tolist()
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError("Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                             f"Received scaling={_api._show(scaling)}")
+        self.side = side
+        self.window = window
+        self.scaling = scaling
+        self.periodic = periodic
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        if len(shape) != 3:
+            raise ValueError("STFT initializer needs shape (frame_length, input_channels, "
+                             f"fft_bins). Received: shape={shape}")
+        dt = _float_dtype(dtype)
+        frame_length, _, bins = shape
+        if bins < 2:
+            raise ValueError(f"STFT initializer needs at least 2 frequency bins. Received: shape={shape}")
+        time = np.arange(frame_length, dtype=np.float64).reshape(frame_length, 1, 1)
+        freq = np.arange(bins, dtype=np.float64).reshape(1, 1, bins) / (2.0 * (bins - 1))
+        angle = -2.0 * math.pi * time * freq
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            if isinstance(self.window, str):
+                win = _get_window(self.window, frame_length, self.periodic)
+            else:
+                win = np.asarray(self.window, dtype=np.float64)
+            if win.shape != (frame_length,):
+                raise ValueError("The shape of `window` must be equal to [frame_length]. "
+                                 f"Received: window shape={win.shape}")
+            kernel = kernel * win.reshape(frame_length, 1, 1)
+            if self.scaling == "density":
+                kernel = kernel / math.sqrt(float(np.sum(win * win)))
+            elif self.scaling == "spectrum":
+                kernel = kernel / float(np.sum(np.abs(win)))
+        return _cast_exact(np.broadcast_to(kernel, shape), dt, "values")
+
+    def get_config(self):
+        return {"side": self.side, "window": self.window, "periodic": self.periodic,
+                "scaling": self.scaling}
+
+
+def _get_window(name, length, periodic):
+    try:
+        from scipy import signal
+    except ImportError:
+        raise ImportError(f"STFT(window={name!r}) needs SciPy for named windows "
+                          "(pip install scipy), or pass the window values as an array") from None
+    return np.asarray(signal.get_window(name, length, fftbins=periodic), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- random
+
+
+class RandomNormal(_RandomInitializer):
+    """Normal values with mean ``mean`` and standard deviation ``stddev``."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None, stream=0):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed, stream=stream)
+
+    def __call__(self, shape, dtype=None):
+        return self._draw(_api.normal, shape, dtype, mean=self.mean, stddev=self.stddev)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(_RandomInitializer):
+    """Normal values restricted to two standard deviations around the mean (sampled by
+    inverse CDF, so no value is clipped).  ``stddev`` is the parameter before truncation,
+    as in Keras: the values' standard deviation is ``TRUNCATED_UNIT_NORMAL_STD * stddev``."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None, stream=0):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed, stream=stream)
+
+    def __call__(self, shape, dtype=None):
+        return self._draw(_api.truncated_normal, shape, dtype, mean=self.mean,
+                          stddev=self.stddev, lower=-_TRUNCATION_BOUND, upper=_TRUNCATION_BOUND)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class RandomUniform(_RandomInitializer):
+    """Uniform values in ``[minval, maxval)``."""
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None, stream=0):
+        self.minval = minval
+        self.maxval = maxval
+        super().__init__(seed=seed, stream=stream)
+
+    def __call__(self, shape, dtype=None):
+        return self._draw(_api.uniform, shape, dtype, minval=self.minval, maxval=self.maxval)
+
+    def get_config(self):
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+class VarianceScaling(_RandomInitializer):
+    """Values whose variance is ``scale / max(1, n)``, with n the fan given by ``mode``
+    (fan_in, fan_out or their mean fan_avg; see :func:`compute_fans`).
+
+    distribution="truncated_normal" (or "normal"): a normal truncated to two standard
+    deviations, its parameter enlarged by ``1 / TRUNCATED_UNIT_NORMAL_STD`` so that the
+    values have the target standard deviation; "untruncated_normal": a plain normal;
+    "uniform": uniform in ``[-limit, limit)`` with ``limit = sqrt(3 * scale / max(1, n))``.
+    """
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                 input_axes=None, output_axes=None, stream=0):
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+            raise TypeError(f"Argument `scale` must be positive float. Received: scale={_api._show(scale)}")
+        if not 0.0 < scale < math.inf:
+            raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
+        if mode not in _MODES:
+            raise ValueError(f"Invalid `mode` argument: {_api._show(mode)}. "
+                             f"Please use one of {list(_MODES)}")
+        if not isinstance(distribution, str):
+            raise TypeError(f"Invalid `distribution` argument: {_api._show(distribution)}. "
+                            f"Please use one of {list(_DISTRIBUTIONS)}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"Invalid `distribution` argument: {distribution}. "
+                             f"Please use one of {list(_DISTRIBUTIONS)}")
+        self.scale = scale
+        self.mode = mode
+        self.distribution = distribution
+        self.input_axes = input_axes
+        self.output_axes = output_axes
+        super().__init__(seed=seed, stream=stream)
+
+    def _variance(self, shape):
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        return self.scale / max(1.0, fan)
+
+    def __call__(self, shape, dtype=None):
+        variance = self._variance(_shape(shape))
+        if self.distribution == "truncated_normal":
+            return self._draw(_api.truncated_normal, shape, dtype, mean=0.0,
+                              stddev=math.sqrt(variance) / TRUNCATED_UNIT_NORMAL_STD,
+                              lower=-_TRUNCATION_BOUND, upper=_TRUNCATION_BOUND)
+        if self.distribution == "untruncated_normal":
+            return self._draw(_api.normal, shape, dtype, mean=0.0, stddev=math.sqrt(variance))
+        limit = math.sqrt(3.0 * variance)
+        return self._draw(_api.uniform, shape, dtype, minval=-limit, maxval=limit)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
+
+
+class _FixedVarianceScaling(VarianceScaling):
+    """A VarianceScaling whose scale, mode and distribution are fixed by the class."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_in", "truncated_normal"
+
+    def __init__(self, seed=None, input_axes=None, output_axes=None, stream=0):
+        super().__init__(scale=self._SCALE, mode=self._MODE, distribution=self._DISTRIBUTION,
+                         seed=seed, input_axes=input_axes, output_axes=output_axes,
+                         stream=stream)
+
+    def get_config(self):
+        config = super().get_config()
+        for fixed in ("scale", "mode", "distribution"):
+            del config[fixed]
+        return config
+
+
+class GlorotNormal(_FixedVarianceScaling):
+    """Truncated normal, standard deviation ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_avg", "truncated_normal"
+
+
+class GlorotUniform(_FixedVarianceScaling):
+    """Uniform in ``[-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_avg", "uniform"
+
+
+class HeNormal(_FixedVarianceScaling):
+    """Truncated normal, standard deviation ``sqrt(2 / fan_in)`` (He et al., 2015)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 2.0, "fan_in", "truncated_normal"
+
+
+class HeUniform(_FixedVarianceScaling):
+    """Uniform in ``[-limit, limit)``, ``limit = sqrt(6 / fan_in)`` (He et al., 2015)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 2.0, "fan_in", "uniform"
+
+
+class LecunNormal(_FixedVarianceScaling):
+    """Truncated normal, standard deviation ``sqrt(1 / fan_in)`` (Klambauer et al., 2017)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_in", "truncated_normal"
+
+
+class LecunUniform(_FixedVarianceScaling):
+    """Uniform in ``[-limit, limit)``, ``limit = sqrt(3 / fan_in)`` (Klambauer et al., 2017)."""
+
+    _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_in", "uniform"
+
+
+class Orthogonal(_RandomInitializer):
+    """``gain`` times an orthogonal matrix (Saxe et al., 2014), from the QR decomposition of
+    a normal matrix with the signs fixed by R's diagonal.
+
+    Shapes of rank > 2 are flattened to ``(prod(shape[:-1]), shape[-1])``.  A tall (or
+    square) result has orthonormal columns, a wide one orthonormal rows.  The normal matrix
+    is drawn and factored in float64, then rounded to the dtype.
+    """
+
+    def __init__(self, gain=1.0, seed=None, stream=0):
+        self.gain = gain
+        super().__init__(seed=seed, stream=stream)
+
+    def __call__(self, shape, dtype=None):
+        _register_with_loaded_keras()
+        shape = _shape(shape)
+        if len(shape) < 2:
+            raise ValueError("The tensor to initialize must be at least two-dimensional. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        dt = _float_dtype(dtype)
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        if rows == 0 or cols == 0:
+            return np.zeros(shape, dtype=dt)
+        a = _api.normal((max(rows, cols), min(rows, cols)), seed=self._call_seed(),
+                        stream=self.stream, dtype="float64")
+        q, r = np.linalg.qr(a)
+        # Q's columns are unique only up to sign; taking R's diagonal positive makes the
+        # result Haar-distributed.  (Keras multiplies by sign(d), which would zero a column
+        # where d == 0; here such a column keeps its sign.)
+        q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)
+        if rows < cols:
+            q = q.T
+        return _cast_exact(float(self.gain) * q.reshape(shape), dt, "gain * values")
+
+    def get_config(self):
+        return {**super().get_config(), "gain": self.gain}
+
+
+# --------------------------------------------------------------------------- lookup
+
+_CLASSES = (Initializer, Constant, Zeros, Ones, Identity, STFT, RandomNormal, RandomUniform,
+            TruncatedNormal, VarianceScaling, GlorotNormal, GlorotUniform, HeNormal,
+            HeUniform, LecunNormal, LecunUniform, Orthogonal)
+
+
+def _snake_case(name):
+    """CamelCase to snake_case as Keras spells its names: GlorotUniform -> glorot_uniform,
+    STFT -> stft."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+_BY_NAME = {cls.__name__: cls for cls in _CLASSES}
+_BY_NAME.update({_snake_case(cls.__name__): cls for cls in _CLASSES})
+_BY_NAME.update({  # Keras' aliases
+    "normal": RandomNormal,
+    "uniform": RandomUniform,
+    "one": Ones,
+    "zero": Zeros,
+    "IdentityInitializer": Identity,
+    "OrthogonalInitializer": Orthogonal,
+    "STFTInitializer": STFT,
+})
+_BY_NAME.update({f"{_PACKAGE}>{cls.__name__}": cls for cls in _CLASSES})
+
+
+def _lookup(name, custom_objects):
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    return _BY_NAME.get(name) if isinstance(name, str) else None
+
+
+def serialize(initializer):
+    """The initializer as a Keras-style dict: ``{"module", "class_name", "config",
+    "registered_name"}`` (the same dict ``keras.initializers.serialize`` gives once
+    ``fastki.keras`` is imported)."""
+    if initializer is None:
+        return None
+    if not hasattr(initializer, "get_config"):
+        raise TypeError(f"Cannot serialize {_api._show(initializer)}: it has no get_config()")
+    cls = type(initializer)
+    registered = f"{_PACKAGE}>{cls.__name__}" if cls in _CLASSES else cls.__name__
+    return {"module": cls.__module__, "class_name": cls.__name__,
+            "config": initializer.get_config(), "registered_name": registered}
+
+
+def deserialize(config, custom_objects=None):
+    """An initializer from a name (class name, snake_case name, Keras alias or
+    "fastki>ClassName") or a ``{"class_name": ..., "config": ...}`` dict, including dicts
+    written by Keras for its own initializers.  ``custom_objects`` maps further names to
+    classes and is searched first."""
+    if isinstance(config, str):
+        cls = _lookup(config, custom_objects)
+        if cls is None:
+            raise ValueError(f"Unknown initializer: {config!r}. Use one of the names in "
+                             "fastki.initializers (class names, snake_case names, Keras aliases)")
+        return cls()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Unknown `config` as a `dict`, config={_api._show(config)}")
+    name = config["class_name"]
+    cls = _lookup(config.get("registered_name"), custom_objects) or _lookup(name, custom_objects)
+    if cls is None:
+        raise ValueError(f"Unknown initializer: {_api._show(name)}. Use one of the names in "
+                         "fastki.initializers (class names, snake_case names, Keras aliases)")
+    inner = config.get("config") or {}
+    return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)
+
+
+def get(identifier):
+    """An initializer from an identifier, like ``keras.initializers.get``: None gives None;
+    a name or config dict is deserialized; a class is instantiated; an initializer or any
+    other callable ``f(shape, dtype=None)`` is returned as it is; a NumPy array becomes an
+    initializer returning it (cast to the dtype) for its own shape."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        try:
+            return deserialize(identifier)
+        except ValueError:
+            raise ValueError("Could not interpret initializer identifier: "
+                             f"{_api._show(identifier)}") from None
+    if isinstance(identifier, (np.ndarray, np.generic)):
+        return _array_initializer(np.asarray(identifier))
+    if isinstance(identifier, type) and callable(identifier):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret initializer identifier: {_api._show(identifier)}")
+
+
+def _array_initializer(array):
+    def initialize_fn(shape, dtype=None):
+        if tuple(shape) != array.shape:
+            raise ValueError(f"Expected `shape` to be {array.shape} for direct tensor as "
+                             f"initializer. Received shape={tuple(shape)}")
+        return _cast_exact(array, _constant_dtype(dtype), "value")
+    return initialize_fn
