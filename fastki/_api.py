@@ -417,7 +417,8 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     shape = _shape_arg(shape)
     dtype, compute = _dtype_arg(dtype)
     params = params_for(compute)
-    if dtype.name != compute:  # float16, bfloat16: the float32 values must fit them too
+    rounded = dtype is not _NATIVE_DTYPES[compute]  # float16, bfloat16 (dtype.name is slow)
+    if rounded:  # the float32 values must fit them too
         _check_reach(params.reach, dtype.name, dist)
     seed = _seed_arg(seed)
     stream = _int_arg(stream, "stream", 0, _U64)
@@ -442,7 +443,7 @@ def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
     if out.size == 0:
         return out
     runs = _runs(shape, bounds, out.size)
-    if dtype is _NATIVE_DTYPES.get(compute):
+    if not rounded:
         _fill_runs(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
     else:
         _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
