@@ -14,6 +14,7 @@ saved with fastki initializers, ``import fastki.keras`` first (docs/initializers
 import importlib
 import math
 import numbers
+import random
 import re
 import sys
 
@@ -242,7 +243,9 @@ class _RandomInitializer(Initializer):
     """Seed handling shared by the random initializers.
 
     * an int seed: the same values on every call;
-    * ``seed=None``: a random seed drawn once, here; every call repeats its values;
+    * ``seed=None``: a random seed drawn once, here, from Python's ``random`` module (as in
+      Keras: ``keras.utils.set_random_seed`` makes it repeatable); every call repeats its
+      values;
     * a ``keras.random.SeedGenerator``: drawn from on every call, so calls differ;
     * ``stream``: which of the seed's independent streams to use (fastki's own argument;
       it appears in ``get_config()`` only when it is not 0).
@@ -260,8 +263,10 @@ class _RandomInitializer(Initializer):
                 f"or an integer in [0, 2**64). Received: seed={_api._show(seed)}")
         self.stream = _api._int_arg(stream, "stream", 0, _U64)
         self._init_seed = seed
-        # None: one seed for the life of this object (fastki's OS-entropy draw)
-        self.seed = _api._seed_arg(None) if seed is None else seed
+        # None: one seed for the life of this object, drawn from Python's `random` module as
+        # Keras does (make_default_seed), so that random.seed(n) or
+        # keras.utils.set_random_seed(n) makes unseeded initializers repeatable.
+        self.seed = random.getrandbits(64) if seed is None else seed
 
     def _call_seed(self):
         """The 64-bit seed of this call: the int seed, or the next SeedGenerator state."""

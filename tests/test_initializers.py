@@ -1,6 +1,7 @@
 """fastki.initializers without Keras: configs, lookup, fans, exact values, Orthogonal,
 errors, seeds/streams, dtypes and the standard deviations of large draws."""
 import math
+import random
 import re
 import subprocess
 import sys
@@ -487,6 +488,20 @@ def test_seed_none_is_fixed_at_construction(cls):
     assert not np.array_equal(first, cls()((20, 10)))
     assert a.get_config()["seed"] is None  # as in Keras: a clone draws its own seed
     assert not np.array_equal(first, a.clone()((20, 10)))
+
+
+@pytest.mark.parametrize("cls", RANDOM_CLASSES, ids=lambda c: c.__name__)
+def test_seed_none_follows_pythons_random_module_like_keras(cls):
+    state = random.getstate()
+    try:
+        random.seed(31)
+        first = cls()((20, 10))
+        random.seed(31)
+        np.testing.assert_array_equal(cls()((20, 10)), first)
+        random.seed(32)
+        assert not np.array_equal(cls()((20, 10)), first)
+    finally:
+        random.setstate(state)
 
 
 @pytest.mark.parametrize("cls", RANDOM_CLASSES, ids=lambda c: c.__name__)

@@ -251,6 +251,14 @@ def test_seed_generator_is_drawn_from_on_each_call():
     np.testing.assert_array_equal(F.RandomNormal.from_config(config)((50,)), a1)
 
 
+def test_set_random_seed_makes_unseeded_initializers_repeatable_as_in_keras():
+    keras.utils.set_random_seed(5)
+    ours, theirs = F.GlorotUniform()((40, 30)), keras.ops.convert_to_numpy(K.GlorotUniform()((40, 30)))
+    keras.utils.set_random_seed(5)
+    np.testing.assert_array_equal(F.GlorotUniform()((40, 30)), ours)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(K.GlorotUniform()((40, 30))), theirs)
+
+
 def test_dtype_none_follows_keras_floatx():
     old = keras.config.floatx()
     keras.config.set_floatx("float64")
