@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Subprocesses start here, not in the checkout: "python -c" puts its working directory first on
+# sys.path, and the checkout's fastki/ would shadow an installed (e.g. sanitized) build.
+NEUTRAL_CWD = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_python(code, timeout, env=None):
@@ -17,7 +20,7 @@ def run_python(code, timeout, env=None):
         full_env.update(env)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=full_env,
-                            start_new_session=True)
+                            start_new_session=True, cwd=NEUTRAL_CWD)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

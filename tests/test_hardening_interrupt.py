@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from _hardening_util import NEUTRAL_CWD
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 LATENCY_BOUND_S = 0.5
@@ -57,7 +59,7 @@ else:
 
 print("ready", flush=True)
 t_start = time.monotonic()
-report = {"case": case, "completed": False}
+report = {"case": case, "completed": False, "backend": fastki.info()["backend"]}
 try:
     call()
     report["completed"] = True
@@ -83,7 +85,8 @@ CASES = ["normal_new", "truncated_out", "float16_new", "block_runs", "random_raw
 
 def run_case(case):
     proc = subprocess.Popen([sys.executable, "-c", CHILD % {"big": BIG}, case],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=NEUTRAL_CWD)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         assert ready and proc.stdout.readline().strip() == "ready", proc.stderr.read()
@@ -106,6 +109,7 @@ def test_sigint_stops_large_fill(case):
     rep = run_case(case)
     print(f"\ninterrupt {case}: latency {rep['latency_s'] if rep['latency_s'] is None else round(rep['latency_s'] * 1000, 1)} ms, "
           f"fill ran {rep['fill_ran_s']:.2f} s")
+    assert rep["backend"] == "native", rep
     assert not rep["completed"], f"the fill finished before SIGINT arrived; make it larger: {rep}"
     assert rep["latency_s"] is not None
     assert rep["latency_s"] <= LATENCY_BOUND_S, rep
