@@ -103,3 +103,57 @@ def test_reach_matches_the_validator(accuracy):
     t64 = [v for k, v in got.items() if k.startswith("truncated float64 farthest")][0]
     assert t32 <= _api._Z_REACH["truncated_normal"]["float32"]
     assert t64 <= _api._Z_REACH["truncated_normal"]["float64"]
+
+
+# --------------------------------------------------------------------------- pinned bits
+# A coefficient changed in its last digit can leave every maximum above unchanged; the bits
+# of each approximation on fixed inputs cannot. (Inputs built from integers and bit
+# patterns only, so they are the same on every platform.) Changing these values is
+# changing the specification: see design.md, "Stable across releases".
+
+def _bits(lo, hi, n, dtype):
+    """n values of dtype evenly spaced in bit pattern from lo to hi."""
+    u = {4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
+    a, b = int(np.array(lo, dtype).view(u)), int(np.array(hi, dtype).view(u))
+    return np.array([a + (b - a) * i // (n - 1) for i in range(n)], dtype=u).view(dtype)
+
+
+def _pinned_outputs():
+    from fastki import _constants as K
+    from fastki import _numpy as N
+
+    f = np.arange(0, 1 << 24, 4099, dtype=np.uint32)
+    y32 = ((2 * np.arange(0, 1 << 22, 1031) + 1 - (1 << 22)) * 2.0 ** -23).astype(np.float32)
+    y64 = (2 * np.arange(0, 1 << 51, (1 << 51) // 4001 + 1) + 1 - 2.0 ** 51) * 2.0 ** -52
+    p64 = np.concatenate([_bits(2.0 ** -1013, 0.5, 2001, np.float64),
+                          _bits(0.5, 1 - 2.0 ** -53, 2001, np.float64)])
+    return {
+        "log_f32": N.log_f32(np.arange(1, (1 << 24) + 1, 4099).astype(np.float32), 24),
+        "radius_f32": N._radius_f32(f),
+        "sincos_f32": np.concatenate(N._sincos_quadrant_f32(y32, np.zeros(y32.size, np.uint32))),
+        "ppnd7": N._ppnd(_bits(2.0 ** -124, 1 - 2.0 ** -24, 4001, np.float32), K.AS241_PPND7,
+                         N.log_f32, np.dtype(np.float32)),
+        "log_f64": N.log_f64(_bits(2.0 ** -1022, 2.0 ** 53, 4001, np.float64)),
+        "sincos_f64": np.concatenate(N._sincos_quadrant_f64(y64, np.zeros(y64.size, np.int64))),
+        "ppnd16": N._ppnd(p64, K.AS241_PPND16, N.log_f64, np.dtype(np.float64)),
+    }
+
+
+PINNED = {  # first 32 hex digits of SHA-256 of the little-endian output bytes
+    "log_f32": "c715403dc49a36ec24423ba3a83b0caa",
+    "radius_f32": "c86e37341767268c15db021a2b2f0eff",
+    "sincos_f32": "f90ebfcc073e55c04b7a378407f50726",
+    "ppnd7": "f876b9e6ece844cc91da2eef56050691",
+    "log_f64": "f2fdd3450df4f7ee9de3dbeae47aee20",
+    "sincos_f64": "f88620e7f8b65c500cc3271529bea2d9",
+    "ppnd16": "2fbd611ae2d1fdbddc5fe6187b3c5ef4",
+}
+
+
+def test_approximation_bits_pinned():
+    import hashlib
+
+    got = {k: hashlib.sha256(v.astype(v.dtype.newbyteorder("<")).tobytes()).hexdigest()[:32]
+           for k, v in _pinned_outputs().items()}
+    changed = sorted(k for k in PINNED if got[k] != PINNED[k])
+    assert not changed, f"approximations whose values changed: {changed} (now {got})"
