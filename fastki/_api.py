@@ -192,7 +192,7 @@ def _dtype_arg(dtype):
         raise TypeError("dtype must be float32, float64, float16 or bfloat16, got None")
     try:
         dt = np.dtype(dtype)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, SyntaxError):  # SyntaxError: numpy parses "f4,(" as code
         try:
             name = getattr(dtype, "__name__", None) or str(dtype)
         except Exception:  # noqa: BLE001 - a hostile object: not bfloat16

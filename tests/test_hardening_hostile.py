@@ -134,7 +134,7 @@ hostile_shapes = st.one_of(
 hostile_dtypes = st.sampled_from([
     "float32", "float64", "float16", "bfloat16", "f4", "<f8", "=f2", ">f4", ">f8", "|f4",
     "int32", "uint8", "complex64", "longdouble", "float128", "object", "O", "S5", "U3",
-    "M8[s]", "m8", "V8", "", "floaty", "bf16", b"f4", b"float32", None, np.float32, np.float64,
+    "M8[s]", "m8", "V8", "", "floaty", "f4,(", "f4,f4)", "(2)f4", "i4,", "bf16", b"f4", b"float32", None, np.float32, np.float64,
     np.float16, np.int32, np.complex128, float, int, complex, object, str, bool,
     np.dtype(">f8"), np.dtype("f4").newbyteorder(), ("f4", 2), ("f4", -1), [("a", "f4")],
     {"names": ["a"], "formats": ["f4"]}, {"names": ["a"], "formats": ["f4"], "offsets": [-1]},
@@ -488,6 +488,7 @@ REGRESSIONS = [
     (lambda: fastki.uniform(3, seed=10**5000), "seed"),                        # str() limit
     (lambda: fastki.uniform((10**5000,)), "shape"),
     (lambda: fastki.uniform((0, 10**5000), seed=1, block=(slice(0, 1), slice(0, 1))), "shape"),
+    (lambda: fastki.normal(3, seed=1, dtype="f4,("), "dtype"),  # SyntaxError (found by atheris)
 ]
 
 
