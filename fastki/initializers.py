@@ -174,8 +174,8 @@ def _cast_exact(values, dt, what):
         if values.dtype.kind in "fiu" and values.size:
             bad = np.isinf(out.astype(np.float64)) & np.isfinite(values.astype(np.float64))
             if bad.any():
-                raise ValueError(f"dtype={dt.name} cannot hold {what}={_api._show(_item(values[bad][0]))}: "
-                                 f"it overflows to inf")
+                first = _api._show(_item(values[bad][0]))
+                raise ValueError(f"dtype={dt.name} cannot hold {what}={first}: it overflows to inf")
         return out
     if dt.kind == "b":
         lo, hi = 0, 1
@@ -195,8 +195,8 @@ def _cast_exact(values, dt, what):
             flat = values.astype(object).ravel()
             inside = np.array([lo <= int(v) <= hi for v in flat], dtype=bool)
         if not inside.all():
-            raise ValueError(f"dtype={dt.name} cannot hold {what}={_api._show(_item(flat[~inside][0]))}: "
-                             f"outside [{lo}, {hi}]")
+            first = _api._show(_item(flat[~inside][0]))
+            raise ValueError(f"dtype={dt.name} cannot hold {what}={first}: outside [{lo}, {hi}]")
     return values.astype(dt)
 
 
@@ -407,7 +407,8 @@ class STFT(Initializer):
         dt = _float_dtype(dtype)
         frame_length, _, bins = shape
         if bins < 2:
-            raise ValueError(f"STFT initializer needs at least 2 frequency bins. Received: shape={shape}")
+            raise ValueError("STFT initializer needs at least 2 frequency bins. "
+                             f"Received: shape={shape}")
         time = np.arange(frame_length, dtype=np.float64).reshape(frame_length, 1, 1)
         freq = np.arange(bins, dtype=np.float64).reshape(1, 1, bins) / (2.0 * (bins - 1))
         angle = -2.0 * math.pi * time * freq
@@ -509,7 +510,8 @@ class VarianceScaling(_RandomInitializer):
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
                  input_axes=None, output_axes=None, stream=0):
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-            raise TypeError(f"Argument `scale` must be positive float. Received: scale={_api._show(scale)}")
+            raise TypeError("Argument `scale` must be positive float. "
+                            f"Received: scale={_api._show(scale)}")
         if not 0.0 < scale < math.inf:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in _MODES:
@@ -571,13 +573,15 @@ class _FixedVarianceScaling(VarianceScaling):
 
 
 class GlorotNormal(_FixedVarianceScaling):
-    """Truncated normal, standard deviation ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
+    """Truncated normal, standard deviation ``sqrt(2 / (fan_in + fan_out))``
+    (Glorot & Bengio, 2010)."""
 
     _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_avg", "truncated_normal"
 
 
 class GlorotUniform(_FixedVarianceScaling):
-    """Uniform in ``[-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
+    """Uniform in ``[-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))``
+    (Glorot & Bengio, 2010)."""
 
     _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_avg", "uniform"
 
