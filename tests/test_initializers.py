@@ -5,6 +5,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -40,7 +41,9 @@ def test_importing_fastki_and_using_initializers_does_not_import_keras():
             "I.get('he_normal')((2, 2)); I.Constant(2)((2,), 'int8')\n"
             "bad = [m for m in sys.modules if m == 'keras' or m.startswith('keras.')]\n"
             "assert not bad, bad\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    # started outside the checkout, so that an installed fastki is the one imported
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   cwd=tempfile.gettempdir())
 
 
 def test_all_lists_the_catalogue():

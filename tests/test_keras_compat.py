@@ -363,9 +363,9 @@ _LOAD = textwrap.dedent("""
 def test_save_then_load_in_a_fresh_process_gives_identical_weights(trained, tmp_path):
     model, path, _ = trained
     out = tmp_path / "weights.npz"
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    env = {**os.environ, "KERAS_BACKEND": "torch"}  # cwd outside the checkout: installed fastki
     proc = subprocess.run([sys.executable, "-c", _LOAD, str(path), str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     # without the one-line import Keras cannot find the classes; with it, all is back
@@ -400,7 +400,7 @@ def test_a_model_saved_without_importing_fastki_keras_still_loads(tmp_path):
     path, weights = tmp_path / "m.keras", tmp_path / "w.npz"
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     proc = subprocess.run([sys.executable, "-c", _SAVE_WITHOUT_IMPORT, str(path), str(weights)],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = keras.models.load_model(path)  # this process has imported fastki.keras
     assert type(model.layers[0].kernel_initializer) is F.LecunNormal
