@@ -404,13 +404,13 @@ def reach():
     # normal float32: the largest radius is at F = 2**24 - 1 (u = 2**-24); cos reaches 1.0
     r32 = N._radius_f32(np.array([(1 << 24) - 1, (1 << 24) - 2], dtype=np.uint32))
     c32, _ = N._sincos_quadrant_f32(np.float32([2.0 ** -23]), np.zeros(1, dtype=np.uint32))
-    out.append(("normal float32: largest |z| (u = 2^-24, cos = %r)" % float(c32[0]),
+    out.append(("normal float32: largest z (u = 2^-24, cos = %r)" % float(c32[0]),
                 float(r32[0] * c32[0]), math.sqrt(48 * math.log(2))))
     out.append(("normal float32: next radius (u = 2^-23)", float(r32[1]),
                 math.sqrt(46 * math.log(2))))
     r64 = np.sqrt(N.log_f64(np.array([1.0, 2.0]), 53) * -2.0)
     c64, _ = N._sincos_quadrant_f64(np.array([2.0 ** -52]), np.zeros(1, dtype=np.int64))
-    out.append(("normal float64: largest |z| (u = 2^-53, cos = %r)" % float(c64[0]),
+    out.append(("normal float64: largest z (u = 2^-53, cos = %r)" % float(c64[0]),
                 float(r64[0] * c64[0]), math.sqrt(106 * math.log(2))))
     out.append(("normal float64: next radius (u = 2^-52)", float(r64[1]),
                 math.sqrt(104 * math.log(2))))
@@ -430,9 +430,9 @@ def reach():
                         float(exact[1])))
     # the far tail: the smallest probability a truncated fill computes
     pmin32 = np.float32(2.0 ** -124)
-    out.append(("truncated float32 farthest |z| (p = 2^-124)", float(-_ppnd7(np.array([pmin32]))[0]),
+    out.append(("truncated float32 farthest -z (p = 2^-124)", float(-_ppnd7(np.array([pmin32]))[0]),
                 float(-ndtri(2.0 ** -124))))
-    out.append(("truncated float64 farthest |z| (p = 2^-1013)",
+    out.append(("truncated float64 farthest -z (p = 2^-1013)",
                 float(-_ppnd16(np.array([2.0 ** -1013]))[0]), float(-ndtri(2.0 ** -1013))))
     # uniform on [0, 1)
     for dt, bits in ((F32, 24), (F64, 53)):
