@@ -15,5 +15,8 @@ from ._api import (  # noqa: E402
     uniform,
 )
 
+from . import initializers  # noqa: E402
+from .initializers import *  # noqa: E402,F401,F403  (the Keras catalogue; imports no Keras)
+
 __all__ = ["info", "normal", "options", "philox4x32_10", "random_raw", "truncated_normal",
-           "uniform", "__version__"]
+           "uniform", "initializers", "__version__"] + initializers.__all__
