@@ -151,7 +151,7 @@ def _seed_arg(seed):
 
 
 def _shape_arg(shape):
-    if type(shape) is int and 0 <= shape:  # the common cases first: this runs on every call
+    if type(shape) is int and 0 <= shape <= _U64:  # the common cases first: this runs on every call
         return (shape,)
     if type(shape) is tuple and len(shape) <= 2 and all(type(d) is int and 0 <= d < 1 << 31 for d in shape):
         return shape

@@ -489,6 +489,9 @@ REGRESSIONS = [
     (lambda: fastki.uniform((10**5000,)), "shape"),
     (lambda: fastki.uniform((0, 10**5000), seed=1, block=(slice(0, 1), slice(0, 1))), "shape"),
     (lambda: fastki.normal(3, seed=1, dtype="f4,("), "dtype"),  # SyntaxError (found by atheris)
+    # an int shape above 2**64 skipped the check (fast path); a block then overflowed the
+    # kernel's uint64 index: OverflowError (found by atheris)
+    (lambda: fastki.uniform(2**65, seed=1, block=(slice(-5, None),)), "shape"),
 ]
 
 
