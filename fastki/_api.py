@@ -1,6 +1,7 @@
 """The functional API: argument validation (the one place it happens), parameters rounded
 to the output dtype, block handling, and the choice of backend."""
 import contextlib
+import decimal
 import contextvars
 import functools
 import math
@@ -8,6 +9,7 @@ import operator
 import os
 import secrets
 import warnings
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -326,8 +328,42 @@ def _round_inward(value, t, up):
 
 
 def _phi(x):
-    """Standard normal CDF in float64, accurate in both tails (erfc, not 1 - erf)."""
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+    """The standard normal CDF at the float x, as an exact-enough Decimal (50 digits).
+
+    Computed with Python's decimal module, not libm's erfc: libm differs between platforms
+    in the last bit, and these probabilities are parameters of the kernel, so the values
+    of truncated_normal would too. Decimal arithmetic is the same everywhere."""
+    if math.isinf(x):
+        return Decimal(0) if x < 0 else Decimal(1)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        z = Decimal(x)  # exact
+        density = (-(z * z) / 2).exp() / _SQRT_2PI
+        if abs(z) <= 5:
+            # Marsaglia: Phi(z) = 1/2 + density * (z + z^3/3 + z^5/(3*5) + ...)
+            term = total = z
+            z2, k = z * z, 1
+            while abs(term) > total.copy_abs() * Decimal("1e-52") or k < 3:
+                k += 2
+                term = term * z2 / k
+                total += term
+            result = Decimal("0.5") + density * total
+        else:
+            # upper tail Q(|z|) = density / (|z| + 1/(|z| + 2/(|z| + 3/(|z| + ...)))), from
+            # the back; 200 terms are far past convergence for |z| > 5
+            a, fraction = abs(z), Decimal(0)
+            for k in range(200, 0, -1):
+                fraction = k / (a + fraction)
+            tail = density / (a + fraction)
+            result = tail if z < 0 else 1 - tail
+        return +result
+
+
+with decimal.localcontext() as _ctx:
+    _ctx.prec = 60
+    _SQRT_2PI = (2 * Decimal(
+        "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899"
+    )).sqrt()
 
 
 @functools.lru_cache(maxsize=256)
@@ -391,8 +427,9 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
     m, s = _to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev")
     mirror = lower + upper > 0  # sample the side where probabilities keep their precision
     a, b = (-upper, -lower) if mirror else (lower, upper)
-    p_low = _phi(a)
-    p_width = _phi(b) - p_low
+    phi_a = _phi(a)
+    p_low = float(phi_a)  # Decimal -> float rounds correctly
+    p_width = float(_phi(b) - phi_a)
     if not p_width >= _MIN_TRUNCATED_MASS[dtname]:
         raise ValueError(
             f"lower={lower!r}, upper={upper!r}: the interval holds probability {p_width:.3g} "
