@@ -37,10 +37,12 @@ JOBS = [(fn, n, dt) for fn in ("uniform", "normal", "truncated_normal")
         for n, dt in ((BIG, "float32"), (BIG // 2, "float64"), (1000, "float16"))]
 
 # the parent: multi-threaded fills first, so that the OpenMP team exists at fork time
+info = fastki.info()
 with fastki.options(num_threads=2):
-    assert fastki.info()["num_threads"] == 2, fastki.info()
+    threaded = info["backend"] == "native" and info["openmp"]
+    assert fastki.info()["num_threads"] == (2 if threaded else 1), fastki.info()
     expected = {j: job(j)[0] for j in JOBS}
-report = {"parent_threads": fastki.info()["num_threads"]}
+    report = {"parent_threads": fastki.info()["num_threads"]}
 
 # 1. multiprocessing pool, fork start method
 t0 = time.perf_counter()
@@ -118,7 +120,7 @@ def test_fork_children_after_multithreaded_parent():
     assert rep["fork_child_threads"] == [1], rep
     assert rep["fork_s"] < CHILD_BOUND_S, rep
     # the parent keeps its threads
-    assert rep["parent_threads_after"] == 2 and rep["parent_ok_after"], rep
+    assert rep["parent_threads_after"] == rep["parent_threads"] and rep["parent_ok_after"], rep
 
 
 def test_fork_child_of_fresh_parent():
