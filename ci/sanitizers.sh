@@ -36,14 +36,12 @@ git ls-files -z --cached --others --exclude-standard | \
 . "$work/venv/bin/activate"
 python -m pip install --quiet --upgrade pip
 # the runtime and test dependencies by name (installing "src[test]" would rebuild fastki unsanitized)
-deps=$(python - "$work/src/pyproject.toml" <<'PY'
+python - "$work/src/pyproject.toml" > "$work/requirements.txt" <<'PY'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print(" ".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
 PY
-)
-# shellcheck disable=SC2086
-python -m pip install --quiet $deps
+python -m pip install --quiet -r "$work/requirements.txt"
 # CC carries the sanitizer flags too: setup.py's OpenMP probe links a test program with CC and
 # without FASTKI_EXTRA_LDFLAGS, so without them the probe fails and OpenMP is silently left out.
 CC="$CC ${san[*]}" FASTKI_EXTRA_CFLAGS="${san[*]}" FASTKI_EXTRA_LDFLAGS="${san[*]}" \

@@ -2,6 +2,7 @@
 element indices beyond 2**31, 2**32 and up to 2**64 - 1 reached through block= on huge
 virtual shapes (nothing of the shape is allocated), and the end of the index space."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -63,7 +64,10 @@ print(json.dumps({"errors": errors, "rss_growth_mib": after - before,
         [["MemoryError", True], ["ValueError", True]], rep
     # nothing was touched: resident memory did not grow by the output's size (or anything big)
     assert rep["rss_growth_mib"] < 64, rep
-    assert rep["maxrss_mib"] < 1024, rep
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        # nor at its peak (AddressSanitizer's allocator peaks at ~3 GiB here on its own while
+        # refusing the huge requests, so this half is skipped under ci/sanitizers.sh)
+        assert rep["maxrss_mib"] < 1024, rep
     assert rep["still_works"]
 
 
