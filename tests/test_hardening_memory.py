@@ -64,10 +64,8 @@ print(json.dumps({"errors": errors, "rss_growth_mib": after - before,
         [["MemoryError", True], ["ValueError", True]], rep
     # nothing was touched: resident memory did not grow by the output's size (or anything big)
     assert rep["rss_growth_mib"] < 64, rep
-    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
-        # nor at its peak (AddressSanitizer's allocator peaks at ~3 GiB here on its own while
-        # refusing the huge requests, so this half is skipped under ci/sanitizers.sh)
-        assert rep["maxrss_mib"] < 1024, rep
+    # nor at its peak (VmHWM since the reset; also under ASan: ~60 MiB there)
+    assert rep["maxrss_mib"] < 1024, rep
     assert rep["still_works"]
 
 
