@@ -8,7 +8,6 @@ system-wide on Linux, so the child measures latency from the moment the signal w
 The bound, 0.5 s, is the issue's; the kernel checks for signals every 5,242,880 elements
 (a few ms to ~30 ms of work on 2 cores), so it leaves a margin of 10x or more."""
 import json
-import os
 import select
 import signal
 import subprocess

@@ -1,8 +1,6 @@
 """Memory edges (docs/hardening.md, "Memory edges"): outputs that cannot be allocated,
 element indices beyond 2**31, 2**32 and up to 2**64 - 1 reached through block= on huge
 virtual shapes (nothing of the shape is allocated), and the end of the index space."""
-import json
-import os
 
 import numpy as np
 import pytest

@@ -1,8 +1,6 @@
 """No hidden state (docs/hardening.md): the same arguments give the same bytes in two fresh
 interpreters (with different hash seeds, thread counts and SIMD paths), and in one
 interpreter before and after many unrelated calls, errors and option changes."""
-import hashlib
-import json
 
 import numpy as np
 import pytest
