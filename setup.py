@@ -52,7 +52,7 @@ class BuildExt(build_ext):
         ldflags = os.environ.get("FASTKI_EXTRA_LDFLAGS", "").split()
         flavour = self._flavour(family)
 
-        openmp = self._openmp_flags(family, base)
+        openmp = self._openmp_flags(family, base, ldflags)
         if openmp:
             say(f"OpenMP enabled ({' '.join(openmp[0])})")
         else:
@@ -101,7 +101,7 @@ class BuildExt(build_ext):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _openmp_flags(self, family, base):
+    def _openmp_flags(self, family, base, extra_ldflags):
         if os.environ.get("FASTKI_DISABLE_OPENMP", "") not in ("", "0"):
             return None
         if family == "msvc":
@@ -113,7 +113,8 @@ class BuildExt(build_ext):
         probe = ("#include <omp.h>\nint main(void) { int n = 0;\n#pragma omp parallel\n"
                  "{\n#pragma omp atomic\nn++; }\nreturn n > 0 ? 0 : 1; }\n")
         for cflags, ldflags in candidates:
-            if self._compiles(base + cflags, ldflags, probe):
+            # link the probe as the extension will be linked (e.g. with sanitizer runtimes)
+            if self._compiles(base + cflags, ldflags + extra_ldflags, probe):
                 return cflags, ldflags
         say("the compiler has no working OpenMP")
         return None
