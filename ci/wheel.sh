@@ -134,6 +134,7 @@ pip_q "${RUNENV[@]}" python -m pip install --quiet "$ROOT/$REPAIRED[test]"
 # can be imported.
 mkdir "$WORK/run"
 cp -r tests "$WORK/run/tests"
+cp -r tools "$WORK/run/tools"   # tests/test_accuracy.py reads tools/accuracy.py
 find "$WORK/run/tests" -name __pycache__ -prune -exec rm -rf {} +
 cd "$WORK/run"
 "${RUNENV[@]}" python - <<'EOF'
