@@ -49,8 +49,14 @@ def _env_choice(name, allowed):
 def _default_backend():
     requested = _env_choice("FASTKI_BACKEND", _BACKENDS)
     if requested is None and _native is None:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        hint = ""
+        if os.path.exists(os.path.join(here, "setup.py")):
+            hint = (f" This fastki was imported from the source checkout {here}, whose "
+                    "extension is not built; to use an installed fastki, run from another "
+                    "directory or with `python -P`.")
         warnings.warn(f"fastki: the compiled extension did not load ({_NATIVE_IMPORT_ERROR}); "
-                      "using the NumPy backend, which gives the same values more slowly",
+                      f"using the NumPy backend, which gives the same values more slowly.{hint}",
                       RuntimeWarning, stacklevel=3)
         return "numpy"
     return requested or "native"

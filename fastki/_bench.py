@@ -142,6 +142,9 @@ def run(args):
               f"(available {', '.join(info['simd_available'])}), OpenMP {info['openmp']}, "
               f"{fastki.info()['num_threads'] if args.threads is None else args.threads} threads; "
               f"{n} elements, median of {repeat}")
+    if info["backend"] != "native":
+        print(f"WARNING: timing the {info['backend']} backend, not the compiled kernel "
+              f"(native loaded: {info['native_loaded']})", flush=True)
     results = {"info": info, "size": n, "repeat": repeat, "fills": [], "checks": {}}
     lines = []
     header = f"{'fill':<26}{'fastki ns/el':>13}  {'reference':<28}{'ns/el':>9}{'speed-up':>10}"
