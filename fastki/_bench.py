@@ -183,16 +183,17 @@ def run(args):
 
     out = np.empty(n, np.float32)
     _progress("  thread scaling and SIMD against scalar ...")
+    checks_repeat = max(repeat, 9)  # ratios of two medians: more runs, less noise
     with fastki.options(num_threads=1):
-        one = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+        one = median_seconds(lambda: fastki.normal(n, seed=1, out=out), checks_repeat)
     threads = args.threads or fastki.info()["num_threads"]
     with fastki.options(num_threads=threads):
-        many = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+        many = median_seconds(lambda: fastki.normal(n, seed=1, out=out), checks_repeat)
     print(f"threads: normal float32 {threads} threads vs 1 thread: {one / many:.2f}x", flush=True)
     results["checks"]["thread_scaling"] = {"threads": threads, "speedup": one / many}
     best = info["simd"]
     with fastki.options(num_threads=1, simd="scalar"):
-        scalar = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+        scalar = median_seconds(lambda: fastki.normal(n, seed=1, out=out), checks_repeat)
     print(f"SIMD: normal float32 {best} vs scalar, 1 thread: {scalar / one:.2f}x", flush=True)
     results["checks"]["simd_vs_scalar"] = {"simd": best, "speedup": scalar / one}
 
