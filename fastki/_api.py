@@ -555,20 +555,32 @@ _ROUND_SLICE = 1 << 20
 
 
 def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads):
+    """float16/bfloat16: float32 values made in one reused slice of at most _ROUND_SLICE
+    elements, each rounded once into flat."""
     first, run, n_runs, starts = runs
     tmp = np.empty(min(flat.size, _ROUND_SLICE), dtype=np.float32)
-    if starts is None:
-        for lo in range(0, flat.size, _ROUND_SLICE):
-            hi = min(flat.size, lo + _ROUND_SLICE)
+
+    def contiguous(first_index, dst):  # one run of consecutive elements, slice by slice
+        for lo in range(0, dst.size, _ROUND_SLICE):
+            hi = min(dst.size, lo + _ROUND_SLICE)
             part = tmp[:hi - lo]
-            _fill_runs(backend, dist, part, seed, stream, (first + lo, hi - lo, 1, None),
+            _fill_runs(backend, dist, part, seed, stream, (first_index + lo, hi - lo, 1, None),
                        params, simd, threads)
-            flat[lo:hi] = part
+            dst[lo:hi] = part
+
+    if starts is None:
+        contiguous(first, flat)
         return
-    per = max(1, _ROUND_SLICE // run)
+    if run >= _ROUND_SLICE:  # long runs: one at a time
+        for lo in range(0, n_runs, _RUN_BATCH):
+            hi = min(n_runs, lo + _RUN_BATCH)
+            for i, s in enumerate(starts(lo, hi).tolist(), start=lo):
+                contiguous(s, flat[i * run:(i + 1) * run])
+        return
+    per = _ROUND_SLICE // run  # short runs: as many as fill the slice
     for lo in range(0, n_runs, per):
         hi = min(n_runs, lo + per)
-        part = np.empty((hi - lo) * run, dtype=np.float32)
+        part = tmp[:(hi - lo) * run]
         sub = (0, run, hi - lo, lambda a, b, lo=lo: starts(lo + a, lo + b))
         _fill_runs(backend, dist, part, seed, stream, sub, params, simd, threads)
         flat[lo * run:hi * run] = part
