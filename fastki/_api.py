@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import secrets
+import sys
 import warnings
 from decimal import Decimal
 from fractions import Fraction
@@ -365,6 +366,19 @@ def _phi(x):
         return +result
 
 
+def _params_cache(fn):
+    """functools.lru_cache keyed by the floats' signs as well: a dict holds 0.0 == -0.0 as
+    one key, but mean=-0.0 and mean=0.0 give different bits (-0.0 + -0.0 is -0.0)."""
+    cached = functools.lru_cache(maxsize=256)(lambda signs, *args: fn(*args))
+
+    @functools.wraps(fn)
+    def lookup(*args):
+        return cached(tuple(math.copysign(1.0, a) for a in args if type(a) is float), *args)
+
+    lookup.cache_clear = cached.cache_clear
+    return lookup
+
+
 with decimal.localcontext() as _ctx:
     _ctx.prec = 60
     _SQRT_2PI = (2 * Decimal(
@@ -372,7 +386,7 @@ with decimal.localcontext() as _ctx:
     )).sqrt()
 
 
-@functools.lru_cache(maxsize=256)
+@_params_cache
 def _uniform_params(minval, maxval, dtname):
     t = _NATIVE_DTYPES[dtname].type
     lo, hi = _to_dtype(minval, t, "minval"), _to_dtype(maxval, t, "maxval")
@@ -386,7 +400,7 @@ def _uniform_params(minval, maxval, dtname):
     return p
 
 
-@functools.lru_cache(maxsize=256)
+@_params_cache
 def _normal_params(mean, stddev, dtname):
     t = _NATIVE_DTYPES[dtname].type
     p = _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
@@ -427,7 +441,7 @@ def _interval_end(m, s, z):
 _F64_MAX = float(np.finfo(np.float64).max)
 
 
-@functools.lru_cache(maxsize=256)
+@_params_cache
 def _truncated_params(mean, stddev, lower, upper, dtname):
     t = _NATIVE_DTYPES[dtname].type
     m, s = _to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev")
@@ -453,16 +467,22 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
     return p
 
 
+_PARAMS_FOR = {"uniform": _uniform_params, "normal": _normal_params,
+               "truncated_normal": _truncated_params}
+
 # --------------------------------------------------------------------------- generation
 
 
-def _generate(dist, params_for, shape, seed, stream, dtype, out, block):
+def _generate(dist, args, shape, seed, stream, dtype, out, block):
+    """The values of distribution dist with the validated float parameters args."""
     shape = _shape_arg(shape)
     dtype, compute = _dtype_arg(dtype)
-    params = params_for(compute)
+    params = _PARAMS_FOR[dist](*args, compute)
     rounded = dtype is not _NATIVE_DTYPES[compute]  # float16, bfloat16 (dtype.name is slow)
     if rounded:  # the float32 values must fit them too
         _check_reach(params.reach, dtype.name, dist)
+    elif _native is not None:  # later calls with these parameters may take the common path
+        _native.accept_params(_DISTS[dist], compute == "float64", args, params.astuple)
     seed = _seed_arg(seed)
     stream = _int_arg(stream, "stream", 0, _U64)
     if block is not None:
@@ -586,27 +606,25 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
         flat[lo * run:hi * run] = part
 
 
-def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+def _uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
             block=None):
     """Uniform values in [minval, maxval) (docs/algorithm.md); equal bounds give minval."""
     lo, hi = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
     if lo > hi:
         raise ValueError(f"minval must not exceed maxval, got minval={lo!r} > maxval={hi!r}")
-    return _generate("uniform", lambda dt: _uniform_params(lo, hi, dt), shape, seed, stream,
-                     dtype, out, block)
+    return _generate("uniform", (lo, hi), shape, seed, stream, dtype, out, block)
 
 
-def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+def _normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
            block=None):
     """Normal values with the given mean and standard deviation (Box-Muller, docs/algorithm.md)."""
     m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
     if s < 0:
         raise ValueError(f"stddev must be non-negative, got {s!r}")
-    return _generate("normal", lambda dt: _normal_params(m, s, dt), shape, seed, stream, dtype,
-                     out, block)
+    return _generate("normal", (m, s), shape, seed, stream, dtype, out, block)
 
 
-def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
+def _truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
                      dtype="float32", out=None, block=None):
     """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF:
     never a value outside, no resampling, every element from one fixed draw."""
@@ -616,8 +634,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed
     a, b = _float_arg(lower, "lower"), _float_arg(upper, "upper")
     if not a < b:
         raise ValueError(f"lower must be less than upper, got lower={a!r}, upper={b!r}")
-    return _generate("truncated_normal", lambda dt: _truncated_params(m, s, a, b, dt), shape,
-                     seed, stream, dtype, out, block)
+    return _generate("truncated_normal", (m, s, a, b), shape, seed, stream, dtype, out, block)
 
 
 def random_raw(n, *, seed, stream=0, offset=0):
@@ -666,3 +683,17 @@ def philox4x32_10(counter, key):
     else:
         out = _numpy.philox4x32_10(c, k)
     return out.reshape(shape + (4,))
+
+
+# The public fills: compiled entry points that serve calls _api has already accepted at C
+# speed and hand every other call to the functions above (fastki/_native.pyx, "the common
+# call"). Without the extension, the functions above themselves.
+if _native is not None:
+    _native.bind_api(sys.modules[__name__])
+    uniform, normal, truncated_normal = _native.uniform, _native.normal, _native.truncated_normal
+else:
+    uniform, normal, truncated_normal = _uniform, _normal, _truncated_normal
+for _public, _general in ((uniform, _uniform), (normal, _normal),
+                          (truncated_normal, _truncated_normal)):
+    _public.__doc__, _public.__module__ = _general.__doc__, "fastki"
+del _public, _general

@@ -2,13 +2,22 @@
 """The compiled backend: a thin shell around src_c/. Arguments arrive validated by
 fastki._api; this layer only releases the GIL, cuts long fills into slices so that Ctrl-C is
 seen between them, and maps kernel error codes to exceptions."""
-from cpython.exc cimport PyErr_CheckSignals
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear, PyErr_Occurred
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcpy
 
 import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
+
+# Declared here without Cython's "except? -1": the common-call checks below clear the error
+# themselves and send the call to _api, which raises its own, clearer one.
+cdef extern from "Python.h":
+    unsigned long long PyLong_AsUnsignedLongLong(object) noexcept
+    double PyLong_AsDouble(object) noexcept
 
 cdef extern from "fastki.h" nogil:
     ctypedef struct fastki_params:
@@ -45,6 +54,10 @@ cdef extern from "fastki.h" nogil:
 # multiple of both group sizes (80 and 32) so that slices never split a group.
 cdef enum:
     SLICE_ELEMENTS = 80 * 32 * 2048
+# Fills up to this many elements keep the GIL: they take microseconds, less than releasing
+# and taking it back would cost other threads.
+cdef enum:
+    KEEP_GIL_ELEMENTS = 1 << 14
 
 SIMD_NAMES = tuple(fastki_simd_name(i).decode() for i in range(FASTKI_SIMD_COUNT))
 
@@ -76,8 +89,11 @@ cdef int _fill(fastki_request *req, uint64_t first, uint64_t count, char *out, s
         take = count - done
         if take > SLICE_ELEMENTS:
             take = SLICE_ELEMENTS
-        with nogil:
+        if take <= KEEP_GIL_ELEMENTS:
             rc = fastki_fill(req, first + done, take, out + done * item)
+        else:
+            with nogil:
+                rc = fastki_fill(req, first + done, take, out + done * item)
         if rc == FASTKI_E_SIMD_UNAVAILABLE:
             raise ValueError(f"simd: the {SIMD_NAMES[req.simd]!r} path is not available on this "
                              f"CPU or build; available: {simd_available()}")
@@ -161,3 +177,242 @@ def philox4x32_10(cnp.ndarray counters, cnp.ndarray keys, cnp.ndarray out):
                              <const uint32_t *>cnp.PyArray_DATA(keys),
                              <uint32_t *>cnp.PyArray_DATA(out), n)
     return out
+
+
+# --------------------------------------------------------------------------- the common call
+# fastki._api is the one validator. A small fill spends most of its time there, though, so the
+# public uniform/normal/truncated_normal are the functions below: they serve a call at C speed
+# only when it is one _api has already accepted -- exact int/float arguments, out and block
+# absent, float32 or float64, the native backend, and distribution parameters _api validated
+# and rounded before (accept_params). Every other call, and any surprise on the way (a huge
+# shape, a failed allocation), goes to _api's function, which validates it and raises. The
+# two routes give the same bytes (tests/test_common_path.py).
+
+cdef struct AcceptedParams:
+    bint used
+    int dist
+    bint is_f64
+    int nargs
+    uint64_t arg_bits[4]
+    fastki_params params
+
+cdef enum:
+    ACCEPTED_SLOTS = 256     # a power of two; a collision only sends a call to _api again
+    MAX_COMMON_NDIM = 8
+    MAX_COMMON_NARGS = 4
+
+# Parameters _api has validated, by the bits of their arguments (so -0.0 is not 0.0). Written
+# only with the GIL held; forgetting an entry costs speed, never values.
+cdef AcceptedParams _accepted[ACCEPTED_SLOTS]
+
+cdef object _api = None             # the fastki._api module, bound once by bind_api()
+cdef object _options_var = None     # _api's ContextVar of fastki.options()
+cdef object _default_options = None
+cdef bint _env_native = False       # FASTKI_BACKEND (or its default) is native
+cdef int _env_simd = -1             # FASTKI_SIMD as a path index, -1 for the best
+
+
+cdef inline uint64_t _double_bits(double x) nogil:
+    cdef uint64_t bits
+    memcpy(&bits, &x, sizeof(bits))
+    return bits
+
+
+cdef inline Py_ssize_t _slot(int dist, bint is_f64, const double *args, int nargs) nogil:
+    cdef uint64_t h = <uint64_t>(dist * 2 + is_f64) * 0x9E3779B97F4A7C15ULL
+    cdef int i
+    for i in range(nargs):
+        h = (h ^ _double_bits(args[i])) * 0xBF58476D1CE4E5B9ULL
+        h ^= h >> 31
+    return <Py_ssize_t>(h & (ACCEPTED_SLOTS - 1))
+
+
+def accept_params(int dist, bint is_f64, tuple args, tuple params):
+    """Remember that _api accepted these distribution arguments (floats) for this dtype, and
+    the kernel parameters it derived from them."""
+    cdef double values[MAX_COMMON_NARGS]
+    cdef int i, nargs = len(args)
+    if nargs > MAX_COMMON_NARGS:
+        return
+    for i in range(nargs):
+        values[i] = args[i]
+    cdef AcceptedParams *entry = &_accepted[_slot(dist, is_f64, values, nargs)]
+    entry.used = False
+    entry.dist, entry.is_f64, entry.nargs = dist, is_f64, nargs
+    for i in range(nargs):
+        entry.arg_bits[i] = _double_bits(values[i])
+    entry.params.loc, entry.params.scale, entry.params.value_min, entry.params.value_max, \
+        entry.params.p_low, entry.params.p_width, entry.params.mirror = params
+    entry.used = True
+
+
+cdef const fastki_params *_accepted_params(int dist, bint is_f64, const double *args, int nargs):
+    cdef AcceptedParams *entry = &_accepted[_slot(dist, is_f64, args, nargs)]
+    cdef int i
+    if not entry.used or entry.dist != dist or entry.is_f64 != is_f64 or entry.nargs != nargs:
+        return NULL
+    for i in range(nargs):
+        if entry.arg_bits[i] != _double_bits(args[i]):
+            return NULL
+    return &entry.params
+
+
+def bind_api(api):
+    """Called once by fastki._api when it has loaded: where uncommon calls go."""
+    global _api, _options_var, _default_options, _env_native, _env_simd
+    _api = api
+    _options_var = api._options
+    _default_options = _options_var.get()
+    _env_native = api._ENV_BACKEND == "native"
+    _env_simd = -1 if api._ENV_SIMD is None else api._SIMD_NAMES.index(api._ENV_SIMD)
+
+
+cdef bint _as_double(object x, double *out):
+    """x as a double when it is an exact float or int; False (no exception) otherwise."""
+    if type(x) is float:
+        out[0] = PyFloat_AS_DOUBLE(x)
+        return True
+    if type(x) is int:
+        out[0] = PyLong_AsDouble(x)  # correctly rounded, as float(x) in _api
+        if out[0] == -1.0 and PyErr_Occurred():
+            PyErr_Clear()
+            return False
+        return True
+    return False
+
+
+cdef bint _as_u64(object x, uint64_t *out):
+    """x when it is an exact int in [0, 2**64); False (no exception) otherwise."""
+    if type(x) is not int:
+        return False
+    out[0] = PyLong_AsUnsignedLongLong(x)
+    if out[0] == <uint64_t>-1 and PyErr_Occurred():  # negative or too large
+        PyErr_Clear()
+        return False
+    return True
+
+
+cdef int _common_dtype(object dtype):
+    """0 for float32, 1 for float64 in their common spellings; -1 for anything else."""
+    if type(dtype) is str:
+        if dtype == "float32":
+            return 0
+        if dtype == "float64":
+            return 1
+        return -1
+    if dtype is np.float32 or dtype is _F32:
+        return 0
+    if dtype is np.float64 or dtype is _F64:
+        return 1
+    return -1
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+cdef int _common_shape(object shape, cnp.npy_intp *dims):
+    """The rank of shape when it is an int or a short tuple of ints, each below 2**31 and
+    with fewer than 2**40 elements in all; -1 for anything else."""
+    cdef Py_ssize_t i, ndim
+    cdef uint64_t d, total = 1
+    cdef object item
+    if type(shape) is int:
+        if not _as_u64(shape, &d) or d >= (1ULL << 31):
+            return -1
+        dims[0] = <cnp.npy_intp>d
+        return 1
+    if type(shape) is not tuple:
+        return -1
+    ndim = PyTuple_GET_SIZE(shape)
+    if ndim > MAX_COMMON_NDIM:
+        return -1
+    for i in range(ndim):
+        item = <object>PyTuple_GET_ITEM(shape, i)
+        if not _as_u64(item, &d) or d >= (1ULL << 31):
+            return -1
+        total *= d if d else 1
+        if total >= (1ULL << 40):
+            return -1
+        dims[i] = <cnp.npy_intp>d
+    return <int>ndim
+
+
+cdef object _common_call(int dist, object shape, const double *args, int nargs, object seed,
+                         object stream, object dtype):
+    """The filled array when this is a common call, else None (the caller asks _api)."""
+    cdef fastki_request req
+    cdef cnp.npy_intp dims[MAX_COMMON_NDIM]
+    cdef int ndim, dtype_code
+    cdef const fastki_params *params
+    cdef cnp.ndarray out
+    cdef uint64_t size = 1
+    if _api is None:
+        return None
+    dtype_code = _common_dtype(dtype)
+    if dtype_code < 0:
+        return None
+    ndim = _common_shape(shape, dims)
+    if ndim < 0 or not _as_u64(stream, &req.stream):
+        return None
+    params = _accepted_params(dist, dtype_code == 1, args, nargs)
+    if params == NULL:
+        return None
+    options = _options_var.get()
+    if options is _default_options:
+        if not _env_native:
+            return None
+        req.simd, req.num_threads = _env_simd, 0
+    else:
+        backend, req.simd, req.num_threads = _api._config()
+        if backend != "native":
+            return None
+    if seed is None:
+        seed = _api._seed_arg(None)  # a fresh 64-bit seed from the OS
+    if not _as_u64(seed, &req.seed):
+        return None
+    req.dist, req.dtype, req.params = dist, dtype_code, params[0]
+    try:
+        out = cnp.PyArray_EMPTY(ndim, dims, cnp.NPY_FLOAT64 if dtype_code else cnp.NPY_FLOAT32, 0)
+    except MemoryError:
+        return None  # _api says which shape could not be allocated
+    for i in range(ndim):
+        size *= <uint64_t>dims[i]
+    _fill(&req, 0, size, <char *>cnp.PyArray_DATA(out), 8 if dtype_code else 4)
+    return out
+
+
+def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+            block=None):
+    cdef double args[2]
+    if (out is None and block is None and _as_double(minval, &args[0])
+            and _as_double(maxval, &args[1])):
+        result = _common_call(0, shape, args, 2, seed, stream, dtype)
+        if result is not None:
+            return result
+    return _api._uniform(shape, minval, maxval, seed=seed, stream=stream, dtype=dtype, out=out,
+                         block=block)
+
+
+def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+           block=None):
+    cdef double args[2]
+    if (out is None and block is None and _as_double(mean, &args[0])
+            and _as_double(stddev, &args[1])):
+        result = _common_call(1, shape, args, 2, seed, stream, dtype)
+        if result is not None:
+            return result
+    return _api._normal(shape, mean, stddev, seed=seed, stream=stream, dtype=dtype, out=out,
+                        block=block)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
+                     dtype="float32", out=None, block=None):
+    cdef double args[4]
+    if (out is None and block is None and _as_double(mean, &args[0])
+            and _as_double(stddev, &args[1]) and _as_double(lower, &args[2])
+            and _as_double(upper, &args[3])):
+        result = _common_call(2, shape, args, 4, seed, stream, dtype)
+        if result is not None:
+            return result
+    return _api._truncated_normal(shape, mean, stddev, lower=lower, upper=upper, seed=seed,
+                                  stream=stream, dtype=dtype, out=out, block=block)

@@ -1,0 +1,187 @@
+"""The compiled entry points for common calls (fastki/_native.pyx, "the common call").
+
+fastki.uniform/normal/truncated_normal serve a call at C speed only when _api has already
+accepted its distribution parameters; every other call goes to _api's functions. These
+tests check that the two routes give the same bytes and errors, that the common route is
+really taken, and that the parameter cache tells -0.0 from 0.0.
+"""
+import random
+
+import numpy as np
+import pytest
+
+import fastki
+from fastki import _api
+
+from conftest import native_available
+
+pytestmark = pytest.mark.skipif(not native_available(), reason="the common path is compiled")
+
+GENERAL = {"uniform": _api._uniform, "normal": _api._normal,
+           "truncated_normal": _api._truncated_normal}
+
+
+@pytest.fixture
+def general_calls(monkeypatch):
+    """Counts the calls that reach _api's general functions."""
+    counts = {name: 0 for name in GENERAL}
+
+    def counting(name):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return GENERAL[name](*args, **kwargs)
+        return call
+
+    for name in GENERAL:
+        monkeypatch.setattr(_api, "_" + name, counting(name))
+    return counts
+
+
+def _clear_accepted():
+    """Forget every accepted parameter set by accepting 256+ fresh ones (a test helper: the
+    cache has no clear function, as nothing but speed depends on it)."""
+    for i in range(2048):
+        fastki.uniform(0, float(i), float(i) + 1.0, seed=0)
+
+
+def test_the_public_functions_are_the_compiled_entry_points():
+    assert type(fastki.normal).__name__ == "cython_function_or_method"
+    assert fastki.normal.__doc__ == _api._normal.__doc__
+    assert fastki.truncated_normal.__module__ == "fastki"
+
+
+@pytest.mark.parametrize("dist", sorted(GENERAL))
+def test_second_call_takes_the_common_path(dist, general_calls):
+    fn = getattr(fastki, dist)
+    first = fn(17, seed=3, dtype="float64")  # parameters not yet accepted: _api
+    assert general_calls[dist] == 1
+    second = fn(17, seed=3, dtype="float64")
+    assert general_calls[dist] == 1, "the repeated call went to _api"
+    assert first.tobytes() == second.tobytes()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"out": np.empty(4, np.float32)},
+    {"block": (slice(0, 4),)},
+    {"dtype": "float16"},
+    {"dtype": "<f4"},
+    {"seed": np.uint64(3)},
+    {"stream": True},
+    {"mean": np.float32(0.0)},
+])
+def test_uncommon_calls_go_to_api(kwargs, general_calls):
+    fastki.normal(4, seed=3)  # accepted once
+    before = general_calls["normal"]
+    shape = kwargs.pop("shape", 4)
+    kwargs.setdefault("seed", 3)
+    try:
+        fastki.normal(shape, **kwargs)
+    except TypeError:  # stream=True: refused, by _api
+        assert kwargs.get("stream") is True
+    assert general_calls["normal"] == before + 1
+
+
+def test_options_other_than_native_go_to_api(general_calls):
+    fastki.normal(5, seed=1)
+    before = general_calls["normal"]
+    with fastki.options(backend="numpy"):
+        via_numpy = fastki.normal(5, seed=1)
+    assert general_calls["normal"] == before + 1
+    with fastki.options(num_threads=1, simd="scalar"):  # native: still the common path
+        scalar = fastki.normal(5, seed=1)
+    assert general_calls["normal"] == before + 1
+    assert via_numpy.tobytes() == scalar.tobytes() == fastki.normal(5, seed=1).tobytes()
+
+
+SHAPES = [0, 1, 79, 80, 81, 1000, (), (0,), (3, 0), (2, 3), (4, 5, 6), (1,) * 8, (1,) * 9,
+          (2**31 - 1, 0)]
+DTYPES = ["float32", "float64", np.float32, np.float64, np.dtype("float32"),
+          np.dtype("float64")]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=repr)
+@pytest.mark.parametrize("dtype", DTYPES, ids=repr)
+@pytest.mark.parametrize("dist", sorted(GENERAL))
+def test_same_bytes_as_api(dist, dtype, shape):
+    for _ in range(2):  # once to have the parameters accepted, once on the common path
+        got = getattr(fastki, dist)(shape, seed=2**64 - 1, stream=5, dtype=dtype)
+    want = GENERAL[dist](shape, seed=2**64 - 1, stream=5, dtype=dtype)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.flags.c_contiguous and got.flags.writeable and got.flags.owndata
+    assert got.tobytes() == want.tobytes()
+
+
+def test_many_parameter_sets_share_the_cache_without_mixing():
+    """More parameter sets than cache slots, called in a random order: collisions evict
+    entries, and every value still equals _api's."""
+    rng = random.Random(7)
+    sets = [(rng.choice(["uniform", "normal", "truncated_normal"]), rng.uniform(-3, 3),
+             rng.uniform(0.5, 3), rng.choice(["float32", "float64"])) for _ in range(600)]
+    for _ in range(3):
+        rng.shuffle(sets)
+        for dist, a, b, dtype in sets:
+            args = (min(a, b), max(a, b)) if dist == "uniform" else (a, b)
+            got = getattr(fastki, dist)(7, *args, seed=11, dtype=dtype)
+            want = GENERAL[dist](7, *args, seed=11, dtype=dtype)
+            assert got.tobytes() == want.tobytes(), (dist, args, dtype)
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_negative_zero_parameters_are_not_zero(backend):
+    """mean=-0.0 with stddev=0 gives -0.0 where z is negative, mean=0.0 gives +0.0 there;
+    a cache keyed by value (0.0 == -0.0) used to return whichever came first."""
+    with fastki.options(backend=backend):
+        _clear_accepted()
+        _api._normal_params.cache_clear()
+        plus = fastki.normal(64, 0.0, 0.0, seed=1, dtype="float64")
+        minus = fastki.normal(64, -0.0, 0.0, seed=1, dtype="float64")
+        plus_again = fastki.normal(64, 0.0, 0.0, seed=1, dtype="float64")
+    assert not np.signbit(plus).any() and not np.signbit(plus_again).any()
+    assert np.signbit(minus).any() and not np.signbit(minus).all()
+    # the same -0.0 pattern as computed with nothing cached, by the other backend
+    _api._normal_params.cache_clear()
+    with fastki.options(backend="numpy" if backend == "native" else "native"):
+        fresh = fastki.normal(64, -0.0, 0.0, seed=1, dtype="float64")
+    assert minus.tobytes() == fresh.tobytes()
+
+
+def test_int_parameters_equal_their_floats():
+    assert fastki.normal(9, 1, 2, seed=4).tobytes() == fastki.normal(9, 1.0, 2.0, seed=4).tobytes()
+    assert (fastki.truncated_normal(9, 0, 1, lower=-1, upper=3, seed=4).tobytes()
+            == fastki.truncated_normal(9, 0.0, 1.0, lower=-1.0, upper=3.0, seed=4).tobytes())
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: fastki.normal(-1, seed=1), ValueError, "shape must not be negative"),
+    (lambda: fastki.normal(2**64 + 1, seed=1), ValueError, "shape"),
+    (lambda: fastki.normal(3, seed=-1), ValueError, r"seed must be in \[0, "),
+    (lambda: fastki.normal(3, seed=2**64), ValueError, r"seed must be in \[0, "),
+    (lambda: fastki.normal(3, seed=1, stream=-1), ValueError, r"stream must be in \[0, "),
+    (lambda: fastki.normal(3, 0.0, float("nan"), seed=1), ValueError, "stddev must not be NaN"),
+    (lambda: fastki.normal(3, 0.0, -1.0, seed=1), ValueError, "stddev must be non-negative"),
+    (lambda: fastki.normal(3, 10**400, 1.0, seed=1), ValueError, "out of range for float64"),
+    (lambda: fastki.uniform(3, 2.0, 1.0, seed=1), ValueError, "minval must not exceed maxval"),
+    (lambda: fastki.normal(3, seed=1, dtype="int32"), TypeError, "dtype must be float32"),
+    (lambda: fastki.normal((2**40, 2**40), seed=1), ValueError, "too large|more than"),
+])
+def test_errors_after_the_parameters_were_accepted(call, exc, match):
+    """A call the common path does not take reaches _api's validator, even when the same
+    distribution parameters were accepted before."""
+    fastki.normal(3, seed=1)
+    fastki.uniform(3, seed=1)
+    fastki.normal(3, 10.0, 1.0, seed=1)
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_huge_allocation_fails_with_the_api_message():
+    fastki.normal(3, seed=1)
+    with pytest.raises((MemoryError, ValueError), match=r"shape \(2147483647, 2147483647\)"):
+        fastki.normal((2**31 - 1, 2**31 - 1), seed=1)
+
+
+def test_seed_none_draws_a_fresh_seed_each_call():
+    fastki.normal(64, seed=1)
+    a, b = fastki.normal(64), fastki.normal(64)
+    assert a.dtype == np.float32 and a.shape == (64,)
+    assert a.tobytes() != b.tobytes()
