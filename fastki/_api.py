@@ -298,13 +298,16 @@ class _Params:
     """Distribution parameters as both backends consume them (docs/algorithm.md)."""
 
     __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror",
-                 "astuple", "reach")
+                 "astuple", "reach", "ends")
 
     def __init__(self, loc, scale, value_min=0.0, value_max=0.0, p_low=0.0, p_width=0.0,
                  mirror=0):
         self.loc, self.scale, self.value_min, self.value_max = loc, scale, value_min, value_max
         self.p_low, self.p_width, self.mirror = p_low, p_width, mirror
         self.reach = math.inf  # largest |value| returned; set by the _*_params functions
+        # the interval values must stay in, before rounding to the dtype (None: unbounded);
+        # set by the _*_params functions, used to keep float16/bfloat16 values inside it
+        self.ends = None
         # what the C kernel takes: doubles that hold the dtype-rounded values exactly
         self.astuple = (float(loc), float(scale), float(value_min), float(value_max),
                         float(p_low), float(p_width), int(mirror))
@@ -324,9 +327,12 @@ def _to_dtype(value, t, name):
 
 
 def _round_inward(value, t, up):
-    """value rounded to dtype t, moved one step inward if rounding went outward."""
+    """value (a float or an exact Fraction) rounded to dtype t, moved one step inward if
+    rounding went outward. (Through float64 first, as numpy does for float32: ml_dtypes'
+    bfloat16 takes no Fraction. A double rounding can only land on a neighbour, which the
+    exact comparison below then corrects.)"""
     with np.errstate(over="ignore"):
-        v = t(value)
+        v = t(float(value))
     if up and float(v) < value:
         v = np.nextafter(v, t(np.inf))
     elif not up and float(v) > value:
@@ -397,6 +403,7 @@ def _uniform_params(minval, maxval, dtname):
     top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
     p = _Params(lo, scale, lo, top)
     p.reach = max(abs(float(lo)), abs(float(hi)))
+    p.ends = (float(lo), float(hi))
     return p
 
 
@@ -461,6 +468,7 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
                 t(p_low), t(p_width), int(mirror))
     # an infinite end leaves m + s * z unclamped on that side
     far = abs(float(m)) + float(s) * _Z_REACH["truncated_normal"][dtname]
+    p.ends = (vmin, vmax)
     p.reach = max(abs(float(p.value_min)) if math.isfinite(lower) else far,
                   abs(float(p.value_max)) if math.isfinite(upper) else far)
     _check_reach(p.reach, dtname, "truncated_normal")
@@ -479,8 +487,9 @@ def _generate(dist, args, shape, seed, stream, dtype, out, block):
     dtype, compute = _dtype_arg(dtype)
     params = _PARAMS_FOR[dist](*args, compute)
     rounded = dtype is not _NATIVE_DTYPES[compute]  # float16, bfloat16 (dtype.name is slow)
-    if rounded:  # the float32 values must fit them too
+    if rounded:  # the float32 values must fit them too, and stay inside once rounded
         _check_reach(params.reach, dtype.name, dist)
+        narrow_bounds = _narrow_bounds(dist, params, dtype)
     elif _native is not None:  # later calls with these parameters may take the common path
         _native.accept_params(_DISTS[dist], compute == "float64", args, params.astuple)
     seed = _seed_arg(seed)
@@ -509,8 +518,31 @@ def _generate(dist, args, shape, seed, stream, dtype, out, block):
     if not rounded:
         _fill_runs(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
     else:
-        _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads)
+        _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads,
+                      narrow_bounds)
     return out
+
+
+def _narrow_bounds(dist, params, dtype):
+    """(lo, hi) as float32 values, or None: the clamp that keeps a float16/bfloat16 value of
+    dist inside its interval. Rounding a float32 value to the narrower type can reach maxval
+    (uniform's [minval, maxval)) or step past an end of the truncated interval (0.3 in
+    float16 is 0.30005); a float32 value first clamped to bounds that the narrow type holds
+    exactly rounds to a value within them (rounding is monotonic)."""
+    if params.ends is None:
+        return None
+    t = dtype.type
+    if dist == "uniform":  # ends: float32 minval, maxval
+        lo, hi = t(params.ends[0]), t(params.ends[1])
+        top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
+        return np.float32(lo), np.float32(top)
+    vmin, vmax = params.ends  # truncated normal: the exact ends (Fractions) or infinities
+    lo = -np.inf if vmin == -math.inf else _round_inward(vmin, t, True)
+    hi = np.inf if vmax == math.inf else _round_inward(vmax, t, False)
+    if not lo <= hi:
+        raise ValueError(f"mean, stddev, lower, upper: the interval [{float(vmin)!r}, "
+                         f"{float(vmax)!r}] holds no {dtype.name} value")
+    return np.float32(lo), np.float32(hi)
 
 
 def _runs(shape, bounds, size):
@@ -574,11 +606,16 @@ def _fill_runs(backend, dist, flat, seed, stream, runs, params, simd, threads):
 _ROUND_SLICE = 1 << 20
 
 
-def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads):
+def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads, bounds):
     """float16/bfloat16: float32 values made in one reused slice of at most _ROUND_SLICE
-    elements, each rounded once into flat."""
+    elements, clamped to bounds (_narrow_bounds) and rounded once into flat."""
     first, run, n_runs, starts = runs
     tmp = np.empty(min(flat.size, _ROUND_SLICE), dtype=np.float32)
+
+    def store(dst, part):
+        if bounds is not None:
+            np.clip(part, bounds[0], bounds[1], out=part)
+        dst[...] = part
 
     def contiguous(first_index, dst):  # one run of consecutive elements, slice by slice
         for lo in range(0, dst.size, _ROUND_SLICE):
@@ -586,7 +623,7 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
             part = tmp[:hi - lo]
             _fill_runs(backend, dist, part, seed, stream, (first_index + lo, hi - lo, 1, None),
                        params, simd, threads)
-            dst[lo:hi] = part
+            store(dst[lo:hi], part)
 
     if starts is None:
         contiguous(first, flat)
@@ -603,7 +640,7 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
         part = tmp[:(hi - lo) * run]
         sub = (0, run, hi - lo, lambda a, b, lo=lo: starts(lo + a, lo + b))
         _fill_runs(backend, dist, part, seed, stream, sub, params, simd, threads)
-        flat[lo * run:hi * run] = part
+        store(flat[lo * run:hi * run], part)
 
 
 def _uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,

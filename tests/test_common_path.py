@@ -53,9 +53,10 @@ def test_the_public_functions_are_the_compiled_entry_points():
 @pytest.mark.parametrize("dist", sorted(GENERAL))
 def test_second_call_takes_the_common_path(dist, general_calls):
     fn = getattr(fastki, dist)
-    first = fn(17, seed=3, dtype="float64")  # parameters not yet accepted: _api
+    fresh = 1.0 + random.random()  # parameters no earlier test can have had accepted
+    first = fn(17, -fresh, fresh, seed=3, dtype="float64")  # not yet accepted: _api
     assert general_calls[dist] == 1
-    second = fn(17, seed=3, dtype="float64")
+    second = fn(17, -fresh, fresh, seed=3, dtype="float64")
     assert general_calls[dist] == 1, "the repeated call went to _api"
     assert first.tobytes() == second.tobytes()
 

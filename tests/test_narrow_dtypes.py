@@ -1,0 +1,70 @@
+"""float16 and bfloat16 keep the intervals of float32: rounding a float32 value to the narrower
+type could reach maxval (uniform) or step past an end of a truncated interval (0.3 in float16
+is 0.30005), so values are clamped, before rounding, to bounds the narrow type holds."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import fastki
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+
+NARROW = {"float16": np.dtype(np.float16), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
+BACKENDS = ["native", "numpy"]
+
+
+def _as_float64(x):
+    return np.asarray(x).astype(np.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", sorted(NARROW))
+@pytest.mark.parametrize("minval, maxval", [(0.0, 1.0), (-0.3, 0.3), (1.0, 1.001), (0.1, 0.7)])
+def test_uniform_stays_below_maxval(backend, dtype, minval, maxval):
+    """2**20 draws on [0, 1): before the clamp about 2.4e-4 (float16) and 2e-3 (bfloat16)
+    of them rounded up to 1.0, i.e. hundreds of hits; now none may."""
+    with fastki.options(backend=backend):
+        x = _as_float64(fastki.uniform(1 << 20, minval, maxval, seed=5, dtype=dtype))
+    t = NARROW[dtype].type
+    lo, hi = float(t(np.float32(minval))), float(t(np.float32(maxval)))
+    assert x.min() >= lo
+    if hi > lo:
+        assert x.max() < hi
+        assert len(np.unique(x)) > 1 or np.nextafter(t(lo), t(hi)) == t(hi)
+    else:  # [1.0, 1.001) in bfloat16 is [1.0, 1.0): minval, as for equal bounds
+        assert (x == lo).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", sorted(NARROW))
+@pytest.mark.parametrize("mean, stddev, lower, upper", [
+    (0.0, 1.0, -0.3, 0.3), (0.0, 1.0, -2.0, 2.0), (0.1, 0.02, -2.0, 2.0),
+    (1.0, 3.0, 0.0, np.inf), (5.0, 0.7, -np.inf, -1.1)])
+def test_truncated_normal_stays_inside(backend, dtype, mean, stddev, lower, upper):
+    with fastki.options(backend=backend):
+        x = _as_float64(fastki.truncated_normal(1 << 18, mean, stddev, lower=lower,
+                                                upper=upper, seed=9, dtype=dtype))
+    exact = lambda z: Fraction(mean) + Fraction(stddev) * Fraction(z)  # noqa: E731
+    if np.isfinite(lower):
+        assert Fraction(x.min()) >= exact(lower)
+    if np.isfinite(upper):
+        assert Fraction(x.max()) <= exact(upper)
+    assert np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("dtype", sorted(NARROW))
+def test_clamp_is_blockwise_and_backend_independent(dtype):
+    args = dict(lower=-0.3, upper=0.3, seed=2, dtype=dtype)
+    whole = fastki.truncated_normal((300, 7), **args)
+    block = (slice(11, 200), slice(2, 5))
+    with fastki.options(backend="numpy"):
+        assert fastki.truncated_normal((300, 7), **args).tobytes() == whole.tobytes()
+    assert fastki.truncated_normal((300, 7), block=block, **args).tobytes() == whole[block].tobytes()
+
+
+@pytest.mark.parametrize("dtype", sorted(NARROW))
+def test_interval_without_a_narrow_value_is_refused(dtype):
+    with pytest.raises(ValueError, match=rf"mean, stddev, lower, upper: the interval "
+                                         rf"\[1\.00000009\d+, 1\.00000019\d+\] holds no {dtype} value"):
+        fastki.truncated_normal(4, 1.0, 1e-6, lower=0.1, upper=0.2, seed=1, dtype=dtype)
