@@ -212,7 +212,12 @@ def _dtype_arg(dtype):
         dt = _bfloat16()
     if not dt.isnative or dt.name not in ("float32", "float64", "float16", "bfloat16"):
         raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
-    result = (dt, dt.name if dt.name in _NATIVE_DTYPES else "float32")
+    if dt.name in _NATIVE_DTYPES:
+        # NumPy's own object: _generate tells native from rounded dtypes by identity, and an
+        # equal float64 dtype can be another object (unpickled in a worker, newbyteorder("="))
+        result = (_NATIVE_DTYPES[dt.name], dt.name)
+    else:
+        result = (dt, "float32")
     if len(_DTYPE_CACHE) < 64:  # numpy's dtype.name is slow: remember the answer
         _DTYPE_CACHE[dtype] = result
     return result

@@ -68,3 +68,19 @@ def test_interval_without_a_narrow_value_is_refused(dtype):
     with pytest.raises(ValueError, match=rf"mean, stddev, lower, upper: the interval "
                                          rf"\[1\.00000009\d+, 1\.00000019\d+\] holds no {dtype} value"):
         fastki.truncated_normal(4, 1.0, 1e-6, lower=0.1, upper=0.2, seed=1, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", ["float32", "float64"])
+def test_equal_dtype_objects_are_not_narrow_dtypes(name):
+    """A float64 dtype equal to NumPy's but another object (one unpickled in a worker
+    process, or made by newbyteorder('=')) used to be taken for a rounded dtype: values made
+    in float32, and cached so that later calls with NumPy's own dtype got them too."""
+    import pickle
+
+    twins = [pickle.loads(pickle.dumps(np.dtype(name))), np.dtype(name).newbyteorder("=")]
+    want = fastki.normal(50, seed=1, dtype=name).tobytes()
+    for twin in twins:
+        assert fastki.normal(50, seed=1, dtype=twin).tobytes() == want
+        assert fastki.uniform(50, seed=1, dtype=twin, block=(slice(3, 9),)).tobytes() == \
+            fastki.uniform(50, seed=1, dtype=name)[3:9].tobytes()
+    assert fastki.normal(50, seed=1, dtype=np.dtype(name)).tobytes() == want
