@@ -11,12 +11,15 @@ Nothing here imports Keras.  A ``keras.random.SeedGenerator`` seed and a seriali
 (a dict) are handled through whichever Keras the caller already has.  To load a model
 saved with fastki initializers, ``import fastki.keras`` first (docs/initializers.md).
 """
+import copy
+import functools
 import importlib
 import math
 import numbers
 import random
 import re
 import sys
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -208,6 +211,105 @@ def _shape(shape):
     return _api._shape_arg(shape)
 
 
+# --------------------------------------------------------------------------- blocks
+# fastki.dask makes an initializer's values chunk by chunk from _block_source(): each chunk
+# is made by a task of its own, in another thread, process or machine, so what a task
+# calls must be picklable (module-level functions and functools.partial of them) and carry
+# everything the values depend on, the call's seed included (drawn once, when the source is
+# made: a SeedGenerator is advanced once per source, as it is once per call).
+#
+# What a task passes to fastki's functions carries the dtype by name, which every process
+# resolves to NumPy's own dtype object.  A dtype object unpickled in a worker is equal to
+# NumPy's but another object, which fastki._api takes for a rounded dtype (float64 values
+# made in float32).
+
+
+class _BlockSource(NamedTuple):
+    """How to make ``initializer(shape, dtype)`` piece by piece.
+
+    ``make(block=None)`` returns the values of ``shape`` (validated) and ``dtype`` (a numpy
+    dtype, floatx resolved); ``make(block=b)``, with ``b`` a tuple of step-1 slices as the
+    functional API's ``block=``, returns the values of that block.  ``blockwise`` says
+    whether ``make`` computes only the block asked for (True) or computes the whole tensor
+    first (False: Orthogonal's QR, STFT, an array Constant, a callable fastki does not
+    know), in which case a caller should call ``make()`` once and slice the result.
+    """
+    make: Callable
+    shape: tuple
+    dtype: np.dtype
+    blockwise: bool
+
+
+def _block_source(initializer, shape, dtype=None):
+    """The _BlockSource of any initializer ``get`` returns: fastki's classes know how to
+    make their blocks; anything else (a user's subclass that overrides ``__call__``, a
+    function) is called once for the whole tensor.  Argument errors of fastki's classes
+    are raised here, as the call would raise them; a blockwise ``make`` checks the values'
+    parameters only when it runs (``make(block=<an empty block>)`` runs it for free)."""
+    if isinstance(initializer, Initializer) and not _call_overrides_blocks(type(initializer)):
+        return initializer._blocks(shape, dtype)
+    return _opaque_source(initializer, shape, dtype)
+
+
+def _call_overrides_blocks(cls):
+    """Whether a subclass redefines ``__call__`` below the class that defines ``_blocks``:
+    its values are then its own, which the inherited ``_blocks`` does not know."""
+    mro = cls.__mro__
+    defining = [next(c for c in mro if name in vars(c)) for name in ("__call__", "_blocks")]
+    return mro.index(defining[0]) < mro.index(defining[1])
+
+
+def _opaque_source(initializer, shape, dtype):
+    shape = _shape(shape)
+    dt = _constant_dtype(dtype)
+    compute = functools.partial(_called_as_declared, initializer, shape, dt)
+    return _BlockSource(functools.partial(_whole_then_block, compute), shape, dt, False)
+
+
+def _called_as_declared(initializer, shape, dtype):
+    """``initializer(shape, dtype)``, checked against the shape and dtype it was declared
+    with: a callable fastki does not know can only be checked once it has run."""
+    values = np.asarray(initializer(shape, dtype.name))
+    if values.shape != shape:
+        raise ValueError(f"initializer {_api._show(initializer)} returned shape {values.shape} "
+                         f"for shape={shape}")
+    return values if values.dtype == dtype else _cast_exact(values, dtype, "values")
+
+
+def _whole_then_block(compute, *, block=None):
+    """The make() of an initializer that cannot make a block alone: compute() computes the
+    whole tensor, and a block is sliced from it."""
+    values = compute()
+    if block is None:
+        return values
+    return values[tuple(slice(a, b) for a, b in _api._block_arg(block, values.shape))]
+
+
+def _whole_source(initializer, shape, dtype):
+    """The _BlockSource of one of fastki's whole-tensor initializers, whose arguments its
+    ``_checked`` has validated: ``initializer`` itself computes the values."""
+    compute = functools.partial(initializer, shape, dtype.name)
+    return _BlockSource(functools.partial(_whole_then_block, compute), shape, dtype, False)
+
+
+def _bounds(shape, block):
+    """((start, stop), ...) of a block (the whole shape when block is None), validated by
+    the functional API's own block check."""
+    if block is None:
+        return tuple((0, d) for d in shape)
+    return _api._block_arg(block, shape)
+
+
+def _filled(fill, shape, *, block=None):
+    """fill(shape) for a constant-valued fill (``np.zeros``, ``np.full`` with its value
+    bound): a block of a constant needs nothing but the block's shape."""
+    return fill(tuple(b - a for a, b in _bounds(shape, block)))
+
+
+def _filled_source(fill, shape, dtype):
+    return _BlockSource(functools.partial(_filled, fill, shape), shape, dtype, True)
+
+
 # --------------------------------------------------------------------------- base classes
 
 
@@ -221,6 +323,12 @@ class Initializer:
     def __call__(self, shape, dtype=None):
         raise NotImplementedError(
             f"{type(self).__name__} must implement __call__(shape, dtype=None)")
+
+    def _blocks(self, shape, dtype=None):
+        """The _BlockSource of ``self(shape, dtype)``.  Here the whole tensor in one call;
+        the classes that can make a block alone override this and make ``__call__`` its
+        ``make()``, so that both give the same values by construction."""
+        return _opaque_source(self, shape, dtype)
 
     def get_config(self):
         return {}
@@ -277,17 +385,22 @@ class _RandomInitializer(Initializer):
         # a SeedGenerator state is (seed, counter), each conceptually a uint32
         return (int(state[0]) & _U32_MASK) | ((int(state[1]) & _U32_MASK) << 32)
 
-    def _draw(self, fn, shape, dtype, **params):
-        """fn(shape, **params) with this call's seed; a refusal (typically a dtype too
-        narrow for the values) is re-raised naming the initializer and dtype."""
+    def _distribution(self, shape):
+        """(fastki.uniform, normal or truncated_normal, its parameters) of the values for
+        a validated shape."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _distribution(shape)")
+
+    def __call__(self, shape, dtype=None):
+        return self._blocks(shape, dtype).make()
+
+    def _blocks(self, shape, dtype=None):
         _register_with_loaded_keras()
         shape = _shape(shape)
         dt = _float_dtype(dtype)
-        try:
-            return fn(shape, **params, seed=self._call_seed(), stream=self.stream, dtype=dt)
-        except ValueError as exc:
-            raise ValueError(f"{type(self).__name__} with shape={shape}, dtype={dt.name}: "
-                             f"{exc}") from exc
+        fn, params = self._distribution(shape)
+        make = functools.partial(_draw, type(self).__name__, fn, shape, dt.name, params,
+                                 self._call_seed(), self.stream)
+        return _BlockSource(make, shape, dt, True)
 
     def get_config(self):
         _register_with_loaded_keras()
@@ -298,6 +411,15 @@ class _RandomInitializer(Initializer):
         if self.stream:
             config["stream"] = self.stream
         return config
+
+
+def _draw(owner, fn, shape, dtype_name, params, seed, stream, *, block=None):
+    """fn(shape, **params) with the call's seed, or the block of it; a refusal (typically a
+    dtype too narrow for the values) is re-raised naming the initializer and dtype."""
+    try:
+        return fn(shape, **params, seed=seed, stream=stream, dtype=dtype_name, block=block)
+    except ValueError as exc:
+        raise ValueError(f"{owner} with shape={shape}, dtype={dtype_name}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- constants
@@ -326,34 +448,59 @@ class Constant(Initializer):
             raise TypeError(f"Argument `value` must be a real number. Received: value={value!r}")
         self.value = value
 
-    def __call__(self, shape, dtype=None):
+    def _checked(self, shape, dtype):
+        """(shape, dtype, value cast to it; an array value broadcast to shape as a view)."""
         shape = _shape(shape)
         dt = _constant_dtype(dtype)
         value = _cast_exact(np.asarray(self.value), dt, "value")
         if value.ndim == 0:
-            return np.full(shape, value, dtype=dt)
+            return shape, dt, value
         try:
-            return np.broadcast_to(value, shape).copy()
+            return shape, dt, np.broadcast_to(value, shape)
         except ValueError:
             raise ValueError(f"Constant value of shape {value.shape} does not broadcast to "
                              f"shape={shape}") from None
+
+    def __call__(self, shape, dtype=None):
+        shape, dt, value = self._checked(shape, dtype)
+        return np.full(shape, value, dtype=dt) if value.ndim == 0 else value.copy()
+
+    def _blocks(self, shape, dtype=None):
+        # A scalar makes any block from its shape.  An array value is made whole in one
+        # place: it would otherwise travel with every block's task.
+        shape, dt, value = self._checked(shape, dtype)
+        if value.ndim == 0:
+            return _filled_source(functools.partial(np.full, fill_value=value, dtype=dt),
+                                  shape, dt)
+        return _whole_source(self, shape, dt)
 
     def get_config(self):
         return {"value": self.value}
 
 
-class Zeros(Initializer):
+class _NumpyFill(Initializer):
+    """Every element made by the NumPy function ``_FILL(shape, dtype=...)``."""
+
+    _FILL = None
+
+    def __call__(self, shape, dtype=None):
+        return self._blocks(shape, dtype).make()
+
+    def _blocks(self, shape, dtype=None):
+        dt = _constant_dtype(dtype)
+        return _filled_source(functools.partial(self._FILL, dtype=dt), _shape(shape), dt)
+
+
+class Zeros(_NumpyFill):
     """All zeros; float, bool and integer dtypes."""
 
-    def __call__(self, shape, dtype=None):
-        return np.zeros(_shape(shape), dtype=_constant_dtype(dtype))
+    _FILL = staticmethod(np.zeros)
 
 
-class Ones(Initializer):
+class Ones(_NumpyFill):
     """All ones; float, bool and integer dtypes."""
 
-    def __call__(self, shape, dtype=None):
-        return np.ones(_shape(shape), dtype=_constant_dtype(dtype))
+    _FILL = staticmethod(np.ones)
 
 
 class Identity(Initializer):
@@ -363,17 +510,29 @@ class Identity(Initializer):
         self.gain = gain
 
     def __call__(self, shape, dtype=None):
+        return self._blocks(shape, dtype).make()
+
+    def _blocks(self, shape, dtype=None):
         shape = _shape(shape)
         if len(shape) != 2:
             raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
                              f"Received: shape={shape} of rank {len(shape)}.")
         dt = _constant_dtype(dtype)
-        out = np.zeros(shape, dtype=dt)
-        np.fill_diagonal(out, _cast_exact(np.asarray(self.gain), dt, "gain"))
-        return out
+        gain = _cast_exact(np.asarray(self.gain), dt, "gain")
+        return _BlockSource(functools.partial(_identity, shape, gain), shape, dt, True)
 
     def get_config(self):
         return {"gain": self.gain}
+
+
+def _identity(shape, gain, *, block=None):
+    """``gain`` (a 0-d array of the dtype) where row == column, zeros elsewhere: of a
+    block, the diagonal elements that fall inside it."""
+    (row0, row1), (col0, col1) = _bounds(shape, block)
+    out = np.zeros((row1 - row0, col1 - col0), dtype=gain.dtype)
+    diagonal = np.arange(max(row0, col0), min(row1, col1))
+    out[diagonal - row0, diagonal - col0] = gain
+    return out
 
 
 class STFT(Initializer):
@@ -399,7 +558,8 @@ class STFT(Initializer):
         self.scaling = scaling
         self.periodic = periodic
 
-    def __call__(self, shape, dtype=None):
+    def _checked(self, shape, dtype):
+        """(shape, dtype, the window's float64 values or None), each checked."""
         shape = _shape(shape)
         if len(shape) != 3:
             raise ValueError("STFT initializer needs shape (frame_length, input_channels, "
@@ -409,24 +569,37 @@ class STFT(Initializer):
         if bins < 2:
             raise ValueError("STFT initializer needs at least 2 frequency bins. "
                              f"Received: shape={shape}")
+        if self.window is None:
+            return shape, dt, None
+        if isinstance(self.window, str):
+            win = _get_window(self.window, frame_length, self.periodic)
+        else:
+            win = np.asarray(self.window, dtype=np.float64)
+        if win.shape != (frame_length,):
+            raise ValueError("The shape of `window` must be equal to [frame_length]. "
+                             f"Received: window shape={win.shape}")
+        return shape, dt, win
+
+    def __call__(self, shape, dtype=None):
+        shape, dt, win = self._checked(shape, dtype)
+        frame_length, _, bins = shape
         time = np.arange(frame_length, dtype=np.float64).reshape(frame_length, 1, 1)
         freq = np.arange(bins, dtype=np.float64).reshape(1, 1, bins) / (2.0 * (bins - 1))
         angle = -2.0 * math.pi * time * freq
         kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
-        if self.window is not None:
-            if isinstance(self.window, str):
-                win = _get_window(self.window, frame_length, self.periodic)
-            else:
-                win = np.asarray(self.window, dtype=np.float64)
-            if win.shape != (frame_length,):
-                raise ValueError("The shape of `window` must be equal to [frame_length]. "
-                                 f"Received: window shape={win.shape}")
+        if win is not None:
             kernel = kernel * win.reshape(frame_length, 1, 1)
             if self.scaling == "density":
                 kernel = kernel / math.sqrt(float(np.sum(win * win)))
             elif self.scaling == "spectrum":
                 kernel = kernel / float(np.sum(np.abs(win)))
         return _cast_exact(np.broadcast_to(kernel, shape), dt, "values")
+
+    def _blocks(self, shape, dtype=None):
+        # small (frame_length x fft_bins), and each value's window normalisation needs
+        # the whole window: made whole, in one place
+        shape, dt, _ = self._checked(shape, dtype)
+        return _whole_source(self, shape, dt)
 
     def get_config(self):
         return {"side": self.side, "window": self.window, "periodic": self.periodic,
@@ -453,8 +626,8 @@ class RandomNormal(_RandomInitializer):
         self.stddev = stddev
         super().__init__(seed=seed, stream=stream)
 
-    def __call__(self, shape, dtype=None):
-        return self._draw(_api.normal, shape, dtype, mean=self.mean, stddev=self.stddev)
+    def _distribution(self, shape):
+        return _api.normal, {"mean": self.mean, "stddev": self.stddev}
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -470,9 +643,9 @@ class TruncatedNormal(_RandomInitializer):
         self.stddev = stddev
         super().__init__(seed=seed, stream=stream)
 
-    def __call__(self, shape, dtype=None):
-        return self._draw(_api.truncated_normal, shape, dtype, mean=self.mean,
-                          stddev=self.stddev, lower=-_TRUNCATION_BOUND, upper=_TRUNCATION_BOUND)
+    def _distribution(self, shape):
+        return _api.truncated_normal, {"mean": self.mean, "stddev": self.stddev,
+                                       "lower": -_TRUNCATION_BOUND, "upper": _TRUNCATION_BOUND}
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
@@ -486,8 +659,8 @@ class RandomUniform(_RandomInitializer):
         self.maxval = maxval
         super().__init__(seed=seed, stream=stream)
 
-    def __call__(self, shape, dtype=None):
-        return self._draw(_api.uniform, shape, dtype, minval=self.minval, maxval=self.maxval)
+    def _distribution(self, shape):
+        return _api.uniform, {"minval": self.minval, "maxval": self.maxval}
 
     def get_config(self):
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
@@ -538,16 +711,16 @@ class VarianceScaling(_RandomInitializer):
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         return self.scale / max(1.0, fan)
 
-    def __call__(self, shape, dtype=None):
-        variance = self._variance(_shape(shape))
+    def _distribution(self, shape):
+        variance = self._variance(shape)
         if self.distribution == "truncated_normal":
-            return self._draw(_api.truncated_normal, shape, dtype, mean=0.0,
-                              stddev=math.sqrt(variance) / TRUNCATED_UNIT_NORMAL_STD,
-                              lower=-_TRUNCATION_BOUND, upper=_TRUNCATION_BOUND)
+            return _api.truncated_normal, {
+                "mean": 0.0, "stddev": math.sqrt(variance) / TRUNCATED_UNIT_NORMAL_STD,
+                "lower": -_TRUNCATION_BOUND, "upper": _TRUNCATION_BOUND}
         if self.distribution == "untruncated_normal":
-            return self._draw(_api.normal, shape, dtype, mean=0.0, stddev=math.sqrt(variance))
+            return _api.normal, {"mean": 0.0, "stddev": math.sqrt(variance)}
         limit = math.sqrt(3.0 * variance)
-        return self._draw(_api.uniform, shape, dtype, minval=-limit, maxval=limit)
+        return _api.uniform, {"minval": -limit, "maxval": limit}
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "mode": self.mode,
@@ -623,13 +796,16 @@ class Orthogonal(_RandomInitializer):
         self.gain = gain
         super().__init__(seed=seed, stream=stream)
 
-    def __call__(self, shape, dtype=None):
-        _register_with_loaded_keras()
+    def _checked(self, shape, dtype):
         shape = _shape(shape)
         if len(shape) < 2:
             raise ValueError("The tensor to initialize must be at least two-dimensional. "
                              f"Received: shape={shape} of rank {len(shape)}.")
-        dt = _float_dtype(dtype)
+        return shape, _float_dtype(dtype)
+
+    def __call__(self, shape, dtype=None):
+        _register_with_loaded_keras()
+        shape, dt = self._checked(shape, dtype)
         rows, cols = math.prod(shape[:-1]), shape[-1]
         if rows == 0 or cols == 0:
             return np.zeros(shape, dtype=dt)
@@ -643,6 +819,15 @@ class Orthogonal(_RandomInitializer):
         if rows < cols:
             q = q.T
         return _cast_exact(float(self.gain) * q.reshape(shape), dt, "gain * values")
+
+    def _blocks(self, shape, dtype=None):
+        # Every value depends on the whole normal matrix through the QR decomposition: made
+        # whole, in one place, by a copy of this initializer whose seed is this call's.
+        _register_with_loaded_keras()
+        shape, dt = self._checked(shape, dtype)
+        pinned = copy.copy(self)
+        pinned.seed = pinned._init_seed = self._call_seed()  # an int: picklable, repeatable
+        return _whole_source(pinned, shape, dt)
 
     def get_config(self):
         return {**super().get_config(), "gain": self.gain}

@@ -1,6 +1,7 @@
 """fastki.initializers without Keras: configs, lookup, fans, exact values, Orthogonal,
 errors, seeds/streams, dtypes and the standard deviations of large draws."""
 import math
+import pickle
 import random
 import re
 import subprocess
@@ -592,3 +593,81 @@ def test_random_initializers_std_within_one_percent(init, mean, std):
     w = init((1000, 1000)).astype(np.float64)
     assert abs(w.std() / std - 1) < 0.01, (w.std(), std)
     assert abs(w.mean() - mean) < 0.01 * std
+
+
+# --------------------------------------------------------------------------- blocks
+# _block_source is how fastki.dask makes an initializer's values chunk by chunk.
+
+BLOCK_CASES = [  # (initializer, shape, whether it makes a block alone)
+    (I.Zeros(), (7, 5), True), (I.Ones(), (4, 3, 6), True), (I.Constant(-0.0), (7, 5), True),
+    (I.Constant(3), (), True), (I.Constant([[1.0], [2.0]]), (2, 6), False),
+    (I.Identity(2.0), (7, 5), True), (I.Identity(), (5, 7), True),
+    (I.STFT(), (16, 2, 9), False),
+    (I.RandomNormal(seed=1), (7, 5), True), (I.RandomUniform(seed=2, stream=3), (6,), True),
+    (I.TruncatedNormal(seed=3), (), True), (I.VarianceScaling(seed=4), (3, 4, 5), True),
+    (I.GlorotNormal(seed=5), (7, 5), True), (I.GlorotUniform(seed=6), (7, 5), True),
+    (I.HeNormal(seed=7), (7, 5), True), (I.HeUniform(seed=8), (7, 5), True),
+    (I.LecunNormal(seed=9), (7, 5), True), (I.LecunUniform(seed=10), (7, 5), True),
+    (I.Orthogonal(seed=11), (7, 5), False),
+]
+
+
+def _blocks_of(shape):
+    """Blocks of every kind: whole, one element at each corner, inner, empty."""
+    yield tuple(slice(None) for _ in shape)
+    if shape:
+        yield tuple(slice(0, 1) for _ in shape)
+        yield tuple(slice(d - 1, d) for d in shape)
+        yield tuple(slice(1, -1) for _ in shape)
+        yield tuple(slice(2, 2) for _ in shape)
+
+
+@pytest.mark.parametrize("init, shape, blockwise", BLOCK_CASES, ids=repr)
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_block_source_makes_each_block_as_the_call_does(init, shape, blockwise, dtype):
+    source = I._block_source(init, shape, dtype)
+    full = init(shape, dtype)
+    assert (source.shape, source.dtype, source.blockwise) == (shape, full.dtype, blockwise)
+    make = pickle.loads(pickle.dumps(source.make))  # what a worker process receives
+    assert make().tobytes() == full.tobytes()
+    for block in _blocks_of(shape):
+        values = make(block=block)
+        assert values.dtype == full.dtype and values.shape == full[block].shape, block
+        assert values.tobytes() == full[block].tobytes(), block
+
+
+def test_identity_blocks_hold_the_diagonal_elements_inside_them():
+    source = I._block_source(I.Identity(gain=5), (6, 4), "int32")
+    np.testing.assert_array_equal(source.make(block=(slice(2, 5), slice(1, 4))),
+                                  [[0, 5, 0], [0, 0, 5], [0, 0, 0]])
+
+
+def test_block_source_of_a_subclass_with_its_own_call_uses_its_call():
+    class Doubled(I.RandomNormal):
+        def __call__(self, shape, dtype=None):
+            return 2 * super().__call__(shape, dtype)
+
+    source = I._block_source(Doubled(seed=1), (3, 4), "float64")
+    assert not source.blockwise
+    np.testing.assert_array_equal(source.make(), 2 * I.RandomNormal(seed=1)((3, 4), "float64"))
+
+
+def test_block_source_of_a_function_checks_what_it_returns():
+    source = I._block_source(lambda shape, dtype=None: np.ones(shape, "float64"), (2, 3), None)
+    assert not source.blockwise and source.dtype == np.float32
+    assert source.make().dtype == np.float32  # cast exactly to the declared dtype
+    wrong = I._block_source(lambda shape, dtype=None: np.ones((3, 2)), (2, 3), None)
+    with pytest.raises(ValueError, match=re.escape("returned shape (3, 2) for shape=(2, 3)")):
+        wrong.make()
+
+
+@pytest.mark.parametrize("init, shape, dtype", [
+    (I.Identity(), (2, 2, 2), None), (I.Orthogonal(seed=1), (5,), None),
+    (I.STFT(), (16, 1, 1), None), (I.Constant([1, 2, 3]), (2, 2), None),
+    (I.Constant(300), (2,), "int8"), (I.GlorotUniform(seed=1), (3, 3), "int32"),
+], ids=repr)
+def test_block_source_raises_what_the_call_raises(init, shape, dtype):
+    with pytest.raises(Exception) as expected:
+        init(shape, dtype)
+    with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+        I._block_source(init, shape, dtype)
