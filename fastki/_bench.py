@@ -21,6 +21,9 @@ def add_arguments(parser):
                         help="OpenMP threads for fastki (default: OpenMP's, e.g. OMP_NUM_THREADS)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     parser.add_argument("--no-peers", action="store_true", help="skip PyTorch, JAX and Keras")
+    from ._scale import add_arguments as add_scale_arguments
+
+    add_scale_arguments(parser)
 
 
 def _progress(msg):
@@ -134,6 +137,10 @@ def check_bits(size=100_003):
 
 
 def run(args):
+    if args.scale:
+        from ._scale import run as run_scale
+
+        return run_scale(args)
     import fastki
 
     n, repeat = args.size, args.repeat

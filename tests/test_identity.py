@@ -6,6 +6,7 @@ computed once per case (functools.lru_cache) and kept small so the file stays fa
 """
 import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -293,20 +294,51 @@ def _half_dtypes():
 @pytest.mark.parametrize("half", _half_dtypes())
 @pytest.mark.parametrize("dist", DISTS)
 def test_half_precision_is_float32_rounded(dist, half, backend):
+    """float16/bfloat16 values are the float32 values clamped to bounds the narrow type
+    holds, then rounded once (docs/algorithm.md, section 7); the bounds are derived here from
+    the parameters, independently of fastki's own code."""
     half = np.dtype(half)
-    for params in PARAMS[dist][:3]:
+    for params in PARAMS[dist][:3] + PARAMS[dist][3:][-1:] * (dist != "uniform"):
         key = tuple(sorted(params.items()))
         f32 = oracle(dist, 4097, "float32", key)
         got = gen(dist, 4097, backend, half, **params)
-        assert_same_bytes(got, f32.astype(half), f"{dist} {half} {params}")
+        expect = _narrow_clamp(f32, dist, half, params).astype(half)
+        assert_same_bytes(got, expect, f"{dist} {half} {params}")
     # blocks and out= too, with a block that crosses the internal rounding slices
     shape = (3, 700_001)
     block = (slice(1, 3), slice(3, 699_999))
-    expect = gen(dist, shape, "native", "float32", block=block).astype(half)
+    f32 = gen(dist, shape, "native", "float32", block=block)
+    expect = _narrow_clamp(f32, dist, half, {}).astype(half)
     out = np.zeros(expect.shape, dtype=half)
     got = gen(dist, shape, backend, half, block=block, out=out)
     assert got is out
     assert_same_bytes(out, expect, f"{dist} {half} block")
+
+
+def _narrow_clamp(f32, dist, half, params):
+    """f32 clamped to the bounds of docs/algorithm.md section 7 for the narrow dtype half."""
+    t = half.type
+    if dist == "uniform":
+        lo = t(np.float32(params.get("minval", 0.0)))
+        hi = t(np.float32(params.get("maxval", 1.0)))
+        top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
+        return np.clip(f32, np.float32(lo), np.float32(top))
+    if dist == "normal":
+        return f32
+    m, sd = np.float32(params.get("mean", 0.0)), np.float32(params.get("stddev", 1.0))
+    bounds = []
+    for z, up in ((params.get("lower", -2.0), True), (params.get("upper", 2.0), False)):
+        if math.isinf(z):
+            bounds.append(np.float32(z))
+            continue
+        end = Fraction(float(m)) + Fraction(float(sd)) * Fraction(z)  # exact
+        v = t(float(end))
+        if up and Fraction(float(v)) < end:
+            v = np.nextafter(v, t(np.inf))
+        if not up and Fraction(float(v)) > end:
+            v = np.nextafter(v, t(-np.inf))
+        bounds.append(np.float32(v))
+    return np.clip(f32, *bounds)
 
 
 def test_half_precision_every_simd_and_threads(simd):
