@@ -783,6 +783,17 @@ class LecunUniform(_FixedVarianceScaling):
     _SCALE, _MODE, _DISTRIBUTION = 1.0, "fan_in", "uniform"
 
 
+def _orthonormal(tall):
+    """Q of the QR decomposition of a tall (or square) matrix, with R's diagonal made
+    positive: Q's columns are unique only up to sign, and this choice makes Q
+    Haar-distributed.  (Keras and torch multiply by sign(d), which would zero a column where
+    d == 0; here such a column keeps its sign.)  Shared by Orthogonal and
+    fastki.torch.orthogonal_."""
+    q, r = np.linalg.qr(tall)
+    q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)
+    return q
+
+
 class Orthogonal(_RandomInitializer):
     """``gain`` times an orthogonal matrix (Saxe et al., 2014), from the QR decomposition of
     a normal matrix with the signs fixed by R's diagonal.
@@ -811,11 +822,7 @@ class Orthogonal(_RandomInitializer):
             return np.zeros(shape, dtype=dt)
         a = _api.normal((max(rows, cols), min(rows, cols)), seed=self._call_seed(),
                         stream=self.stream, dtype="float64")
-        q, r = np.linalg.qr(a)
-        # Q's columns are unique only up to sign; taking R's diagonal positive makes the
-        # result Haar-distributed.  (Keras multiplies by sign(d), which would zero a column
-        # where d == 0; here such a column keeps its sign.)
-        q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)
+        q = _orthonormal(a)
         if rows < cols:
             q = q.T
         return _cast_exact(float(self.gain) * q.reshape(shape), dt, "gain * values")

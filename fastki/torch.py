@@ -32,7 +32,7 @@ import numpy as np
 import torch  # absolute: the real PyTorch, not this module
 
 from . import _api
-from .initializers import compute_fans
+from .initializers import _orthonormal, compute_fans
 
 try:
     import ml_dtypes
@@ -437,15 +437,6 @@ def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
     with torch.no_grad():
         tensor.copy_(values)
     return tensor
-
-
-def _orthonormal(tall):
-    """Q of the QR decomposition of a tall (or square) matrix, its columns' signs chosen so
-    that R's diagonal is positive: then Q is Haar-distributed.  (torch multiplies by
-    sign(d), which would zero a column where d == 0; here that column keeps its sign.)"""
-    q, r = np.linalg.qr(tall)
-    q *= np.where(np.diagonal(r) < 0, -1.0, 1.0)
-    return q
 
 
 # The zero pattern of sparse_ reads words from this offset of the tensor's (seed, stream),
