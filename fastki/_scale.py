@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from ._bench import median_seconds
+
 
 def add_arguments(parser):
     parser.add_argument("--scale", action="store_true",
@@ -67,15 +69,6 @@ class _PeakRss:
     @property
     def added(self):
         return max(0.0, self.peak - self.start)
-
-
-def _median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 # --------------------------------------------------------------------------- the model
@@ -138,13 +131,13 @@ def model_demo(repeat=3, **size):
     result = {"parameters": n_params, "bytes": n_params * 4}
 
     with _PeakRss() as mem:
-        torch_s = _median_time(lambda: _torch_default_init(model), repeat)
+        torch_s = median_seconds(lambda: _torch_default_init(model), repeat)
     result["torch_default_s"] = torch_s
     result["torch_default_added_mib"] = mem.added
     _progress(f"    torch defaults: {torch_s:.3f} s")
 
     with _PeakRss() as mem:
-        fastki_s = _median_time(lambda: fastki_torch.init_module(model, seed=2024), repeat)
+        fastki_s = median_seconds(lambda: fastki_torch.init_module(model, seed=2024), repeat)
     result["fastki_init_module_s"] = fastki_s
     result["fastki_added_mib"] = mem.added
     result["speedup"] = torch_s / fastki_s
