@@ -8,7 +8,6 @@ import sys
 import tempfile
 import threading
 
-import numpy as np
 import pytest
 
 import fastki
