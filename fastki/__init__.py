@@ -3,7 +3,7 @@
 A value depends only on (seed, stream, element index, distribution parameters, dtype):
 the same bits on every machine, thread count, SIMD path, block and backend.
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 from ._api import (  # noqa: E402
     info,

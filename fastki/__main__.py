@@ -1,4 +1,4 @@
-"""python -m fastki info | bench"""
+"""python -m fastki info | bench | scale (fastki/_cli.py)"""
 import sys
 
 from ._cli import main

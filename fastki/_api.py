@@ -108,7 +108,7 @@ def _config():
 
 def info():
     """What fastki runs on: version, backend, SIMD path and the threads a large fill uses."""
-    from . import __version__
+    from ._version import __version__
 
     backend, simd, threads = _config()
     result = {"version": __version__, "backend": backend, "native_loaded": _native is not None}

@@ -5,10 +5,12 @@ bits identical across SIMD paths, thread counts and the NumPy backend; thread sc
 against scalar; per-call overhead."""
 import json
 import os
-import sys
 import time
 
 import numpy as np
+
+from ._timing import median_seconds
+from ._timing import progress as _progress
 
 DISTS = ("uniform", "normal", "truncated_normal")
 DTYPES = ("float32", "float64")
@@ -21,29 +23,6 @@ def add_arguments(parser):
                         help="OpenMP threads for fastki (default: OpenMP's, e.g. OMP_NUM_THREADS)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     parser.add_argument("--no-peers", action="store_true", help="skip PyTorch, JAX and Keras")
-    from ._scale import add_arguments as add_scale_arguments
-
-    add_scale_arguments(parser)
-
-
-def _progress(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def median_seconds(fn, repeat, budget=None):
-    """Median of repeat timed runs after one warm-up run (page faults, thread start, JIT).
-    With a budget in seconds, slow functions get fewer runs (at least one)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    if budget is not None and first * repeat > budget:
-        repeat = max(1, int(budget / first))
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 # --------------------------------------------------------------------------- references
@@ -137,10 +116,6 @@ def check_bits(size=100_003):
 
 
 def run(args):
-    if args.scale:
-        from ._scale import run as run_scale
-
-        return run_scale(args)
     import fastki
 
     n, repeat = args.size, args.repeat

@@ -1,4 +1,5 @@
-"""`python -m fastki bench --scale`: initialization at scale, measured in one run.
+"""`python -m fastki scale` (alias: `python -m fastki bench --scale`): initialization at
+scale, measured in one run.
 
 1. A GPT-2-small-sized PyTorch model (124 M parameters): PyTorch's default initialization
    (every module's reset_parameters) against fastki.torch.init_module, with the peak memory
@@ -10,7 +11,6 @@
 import hashlib
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -19,21 +19,17 @@ import time
 
 import numpy as np
 
-from ._bench import median_seconds
+from ._timing import median_seconds
+from ._timing import progress as _progress
 
 
 def add_arguments(parser):
-    parser.add_argument("--scale", action="store_true",
-                        help="run the scale demo instead (needs torch, dask and zarr)")
     parser.add_argument("--scale-gib", type=float, default=4.0,
-                        help="size of the Zarr tensor in GiB (--scale; default 4)")
+                        help="size of the Zarr tensor in GiB (default 4)")
     parser.add_argument("--scale-dir", default=None,
-                        help="where to write the Zarr store (--scale; default a temporary "
-                             "directory, removed afterwards)")
-
-
-def _progress(msg):
-    print(msg, file=sys.stderr, flush=True)
+                        help="where to write the Zarr store (default a temporary directory, "
+                             "removed afterwards)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
 
 
 def _rss_mib():
@@ -42,6 +38,8 @@ def _rss_mib():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
     except OSError:
+        import resource  # POSIX only; imported here so that the module imports everywhere
+
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 

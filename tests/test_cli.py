@@ -1,0 +1,317 @@
+"""The command line (fastki/_cli.py) and the package's import structure.
+
+* `python -m fastki info` runs where POSIX-only modules are missing (Windows): it is run with
+  `resource`, `fcntl`, `termios`, `pwd`, `grp`, ... blocked and must print fastki.info();
+* `bench` and `scale` are separate subcommands whose modules are imported only when they
+  run (`bench --scale` is an alias of `scale`), and fastki/_bench.py and fastki/_scale.py
+  share fastki/_timing.py instead of importing each other;
+* every module of the package imports alone in a fresh interpreter, and the graph of the
+  package's own imports (module level and inside functions) has no cycle.
+"""
+import ast
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import fastki
+from fastki import _cli
+
+PACKAGE = pathlib.Path(fastki.__file__).resolve().parent   # the fastki under test
+OUTSIDE = tempfile.gettempdir()      # cwd for subprocesses: the checkout is not on sys.path
+
+# modules that exist on POSIX systems only; none may be needed by `python -m fastki info`
+POSIX_ONLY = ("resource", "fcntl", "termios", "pwd", "grp", "pty", "tty", "syslog", "crypt",
+              "spwd", "nis", "posixshmem", "_posixshmem")
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env.pop("FASTKI_BACKEND", None)
+    env.setdefault("KERAS_BACKEND", "torch")
+    env.update(extra)
+    return env
+
+
+def _python(code, **kw):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=OUTSIDE, env=_env(), **kw)
+
+
+# --------------------------------------------------------------------------- info, portable
+
+
+_BLOCKED_PRELUDE = (
+    "import sys\n"
+    f"for name in {POSIX_ONLY!r}:\n"
+    "    sys.modules[name] = None   # `import name` now raises ImportError\n"
+)
+
+
+def test_info_runs_with_posix_only_modules_blocked():
+    code = _BLOCKED_PRELUDE + (
+        "import runpy\n"
+        "sys.argv = ['fastki', 'info', '--json']\n"
+        "runpy.run_module('fastki', run_name='__main__', alter_sys=True)\n"
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["version"] == fastki.__version__
+    assert info["backend"] == fastki.info()["backend"]
+
+
+def test_the_block_is_real():
+    """The prelude does block `resource` (else the test above could not fail)."""
+    r = _python(_BLOCKED_PRELUDE + "import resource\n")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr or "ModuleNotFoundError" in r.stderr
+
+
+def test_info_and_help_import_neither_bench_nor_scale():
+    code = (
+        "import sys\n"
+        "from fastki._cli import main\n"
+        "assert main(['info']) == 0\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith('fastki.')))\n"
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    loaded = r.stdout.strip().splitlines()[-1]
+    for name in ("fastki._bench", "fastki._scale", "fastki._timing", "fastki.torch",
+                 "fastki.dask", "fastki.keras"):
+        assert repr(name) not in loaded, loaded
+
+
+def test_bench_help_imports_bench_only():
+    code = (
+        "import sys\n"
+        "from fastki._cli import main\n"
+        "try:\n"
+        "    main(['bench', '--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    assert "--no-peers" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "True False"
+
+
+def test_scale_help_imports_scale_only_and_works_without_resource():
+    code = _BLOCKED_PRELUDE + (
+        "from fastki._cli import main\n"
+        "try:\n"
+        "    main(['scale', '--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    assert "--scale-gib" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "False True"
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Replace bench's and scale's run() by recorders (nothing is timed)."""
+    from fastki import _bench, _scale
+
+    seen = []
+    monkeypatch.setattr(_bench, "run", lambda args: seen.append(("bench", vars(args))) or 0)
+    monkeypatch.setattr(_scale, "run", lambda args: seen.append(("scale", vars(args))) or 0)
+    return seen
+
+
+def test_bench_dispatches_with_its_options(calls):
+    assert _cli.main(["bench", "--size", "8", "--repeat", "1", "--no-peers"]) == 0
+    (name, args), = calls
+    assert name == "bench"
+    assert (args["size"], args["repeat"], args["no_peers"], args["threads"]) == (8, 1, True, None)
+
+
+def test_scale_dispatches_with_its_options(calls):
+    assert _cli.main(["scale", "--scale-gib", "0.25", "--scale-dir", "/x", "--json"]) == 0
+    assert calls == [("scale", {"command": "scale", "scale_gib": 0.25, "scale_dir": "/x",
+                                "json": True})]
+
+
+def test_bench_scale_is_an_alias_of_scale(calls):
+    assert _cli.main(["bench", "--scale", "--scale-gib", "0.5"]) == 0
+    assert _cli.main(["bench", "--scale-gib", "0.5", "--scale"]) == 0
+    expect = ("scale", {"command": "scale", "scale_gib": 0.5, "scale_dir": None, "json": False})
+    assert calls == [expect, expect]
+
+
+def test_bench_refuses_scale_options_without_scale(calls, capsys):
+    with pytest.raises(SystemExit) as e:
+        _cli.main(["bench", "--scale-gib", "0.5"])
+    assert e.value.code == 2
+    assert "--scale-gib" in capsys.readouterr().err
+    assert calls == []
+
+
+@pytest.mark.parametrize("argv", [[], ["nope"], ["info", "--size", "3"]])
+def test_bad_command_lines_are_usage_errors(argv, calls, capsys):
+    with pytest.raises(SystemExit) as e:
+        _cli.main(argv)
+    assert e.value.code == 2
+    assert "usage: python -m fastki" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_info_prints_fastki_info(capsys):
+    assert _cli.main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(fastki.info()))
+
+
+# --------------------------------------------------------------------------- import structure
+
+
+def _modules():
+    """The package's Python modules by dotted name, with their source files."""
+    found = {"fastki": PACKAGE / "__init__.py"}
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name != "__init__.py":
+            found[f"fastki.{path.stem}"] = path
+    return found
+
+
+# what a module needs beyond NumPy to import at all; absent -> that module is skipped
+_NEEDS = {"fastki.torch": "torch", "fastki.keras": "keras", "fastki.dask": "dask"}
+
+
+@pytest.mark.parametrize("module", sorted(set(_modules()) - {"fastki.__main__"}) +
+                         ["fastki._native"])
+def test_each_module_imports_alone(module):
+    need = _NEEDS.get(module)
+    if need is not None and importlib.util.find_spec(need) is None:
+        pytest.skip(f"{module} needs {need}, which is not installed")
+    if module == "fastki._native" and fastki.info()["backend"] != "native":
+        pytest.skip("the compiled extension is not loaded in this run")
+    r = _python(f"import {module}")
+    assert r.returncode == 0, r.stderr
+
+
+def _imports_of(name, path):
+    """Modules of the package that `name` imports anywhere in its source (module level and
+    inside functions): `import fastki.x`, `from fastki import x`, `from . import x`,
+    `from .x import y`. A name that is not a submodule stands for the package itself."""
+    modules = _modules()
+    package_parts = ["fastki"]        # every module here lives directly in the package
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "fastki" or alias.name.startswith("fastki."):
+                    targets.add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package_parts[:len(package_parts) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            elif node.module and (node.module == "fastki" or node.module.startswith("fastki.")):
+                base = node.module
+            else:
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                targets.add(sub if sub in modules or sub == "fastki._native" else base)
+    targets.discard(name)
+    return targets
+
+
+def _graph():
+    return {name: _imports_of(name, path) for name, path in _modules().items()}
+
+
+def test_import_graph_is_read():
+    """The graph sees the edges known to exist (else the cycle check below proves nothing)."""
+    graph = _graph()
+    assert {"fastki._api", "fastki.initializers"} <= graph["fastki"]
+    assert "fastki._timing" in graph["fastki._bench"] and "fastki._timing" in graph["fastki._scale"]
+    assert {"fastki._bench", "fastki._scale"} <= graph["fastki._cli"]
+
+
+def _cycle(graph):
+    """One cycle of the graph as a list of names, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_package_has_no_import_cycle():
+    cycle = _cycle(_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_bench_and_scale_do_not_import_each_other():
+    graph = _graph()
+    assert "fastki._scale" not in graph["fastki._bench"]
+    assert "fastki._bench" not in graph["fastki._scale"]
+
+
+# modules every platform's Python has (and NumPy): what the command line may import at
+# module level before it knows which subcommand runs
+_PORTABLE = {"argparse", "json", "sys", "os", "time", "numpy"}
+
+
+@pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki._timing"])
+def test_command_line_modules_import_only_portable_modules_at_load(module):
+    tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
+    for node in tree.body:      # module level only: imports inside functions run on demand
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"fastki.{node.module}" if node.level else node.module]
+        else:
+            continue
+        for n in names:
+            assert n.split(".")[0] in _PORTABLE or n in ("fastki._cli", "fastki._timing"), \
+                f"{module} imports {n} at load"
+
+
+def test_version_module_matches_pyproject():
+    pyproject = PACKAGE.parent / "pyproject.toml"
+    tomllib = pytest.importorskip("tomllib")      # Python 3.11+
+    if not pyproject.exists():
+        pytest.skip("no pyproject.toml beside the package (an installed wheel)")
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert fastki.__version__ == declared
