@@ -1,4 +1,4 @@
-/* fastki's C API: fills caller-given buffers with the values of design.md's contract.
+/* fastki's C API: fills caller-given buffers with the values docs/algorithm.md specifies.
  * Knows nothing of Python; keeps no mutable global state; safe to call from many threads. */
 #ifndef FASTKI_H
 #define FASTKI_H

@@ -40,7 +40,7 @@ static inline philox_ctr philox4x32_10(philox_ctr c, philox_key k)
     return c;
 }
 
-/* The block of the fastki word stream: counter (b, stream), key seed (design.md). */
+/* The block of the fastki word stream: counter (b, stream), key seed (docs/algorithm.md §1). */
 static inline philox_ctr fastki_stream_block(uint64_t seed, uint64_t stream, uint64_t b)
 {
     philox_ctr c = {{(uint32_t)b, (uint32_t)(b >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)}};

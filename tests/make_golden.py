@@ -1,6 +1,7 @@
 """Write tests/data/golden.json: SHA-256 of the bytes of fixed fills, per distribution x dtype.
 
-The golden file pins fastki's values across releases (design.md, "stable across releases").
+The golden file pins fastki's values (docs/algorithm.md) across releases; CHANGELOG.md lists
+every change of values.
 It is generated once; changing a value is a breaking change, so this script refuses to
 overwrite the file unless given --force (and the stream version and changelog must say so).
 

@@ -109,7 +109,7 @@ def test_reach_matches_the_validator(accuracy):
 # A coefficient changed in its last digit can leave every maximum above unchanged; the bits
 # of each approximation on fixed inputs cannot. (Inputs built from integers and bit
 # patterns only, so they are the same on every platform.) Changing these values is
-# changing the specification: see design.md, "Stable across releases".
+# changing the specification, docs/algorithm.md §6 (and CHANGELOG.md).
 
 def _bits(lo, hi, n, dtype):
     """n values of dtype evenly spaced in bit pattern from lo to hi."""

@@ -1,7 +1,7 @@
 """The golden file: fixed fills must keep their exact bytes, in both backends.
 
 tests/data/golden.json was written once by tests/make_golden.py. If this test fails, values
-changed: that is a breaking change (design.md), not something to fix by regenerating.
+changed: that is a breaking change (docs/algorithm.md, CHANGELOG.md), not something to fix by regenerating.
 """
 import json
 import subprocess

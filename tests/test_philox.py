@@ -1,4 +1,4 @@
-"""Philox4x32-10 known answers and the word stream of design.md, in both backends.
+"""Philox4x32-10 known answers and the word stream of docs/algorithm.md §1, in both backends.
 
 The reference here is a few lines of plain Python written from the paper (Salmon et al.,
 SC'11) and Random123's philox.h, sharing nothing with fastki's own code.
@@ -34,7 +34,7 @@ def ref_philox(ctr, key, rounds=10):
 
 
 def ref_words(seed, stream, offset, n):
-    """Words offset .. offset+n-1 of the stream, by design.md's formula, word by word."""
+    """Words offset .. offset+n-1 of the stream, by docs/algorithm.md §1's formula, word by word."""
     out = []
     cache = {}
     for j in range(offset, offset + n):
