@@ -690,9 +690,12 @@ def random_raw(n, *, seed, stream=0, offset=0):
     if n * 4 > np.iinfo(np.intp).max:  # as for shapes: too large for any NumPy array
         raise ValueError(f"n={n}: too large for a NumPy array of uint32")
     backend, _, _ = _config()
-    if backend == "native":
-        return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)
-    return _numpy.random_raw(n, seed, stream, offset)
+    try:
+        if backend == "native":
+            return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)
+        return _numpy.random_raw(n, seed, stream, offset)
+    except MemoryError as exc:  # NumPy's own names no parameter
+        raise MemoryError(f"n={n}: cannot allocate {n} uint32 words ({exc})") from None
 
 
 def _uint32_array(x, name, last):
