@@ -183,22 +183,25 @@ def test_info_prints_fastki_info(capsys):
 
 
 def _modules():
-    """The package's Python modules by dotted name, with their source files."""
-    found = {"fastki": PACKAGE / "__init__.py"}
-    for path in sorted(PACKAGE.glob("*.py")):
-        if path.name != "__init__.py":
-            found[f"fastki.{path.stem}"] = path
+    """The package's Python modules (subpackages included) by dotted name, with their files."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = ("fastki",) + path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
     return found
 
 
 # what a module needs beyond NumPy to import at all; absent -> that module is skipped
-_NEEDS = {"fastki.torch": "torch", "fastki.keras": "keras", "fastki.dask": "dask"}
+_NEEDS = {"fastki.torch": "torch", "fastki.keras": "keras", "fastki.dask": "dask",
+          "fastki.jax": "jax"}
 
 
 @pytest.mark.parametrize("module", sorted(set(_modules()) - {"fastki.__main__"}) +
                          ["fastki._native"])
 def test_each_module_imports_alone(module):
-    need = _NEEDS.get(module)
+    need = _NEEDS.get(module) or _NEEDS.get(module.rsplit(".", 1)[0])
     if need is not None and importlib.util.find_spec(need) is None:
         pytest.skip(f"{module} needs {need}, which is not installed")
     if module == "fastki._native" and fastki.info()["backend"] != "native":
@@ -212,7 +215,8 @@ def _imports_of(name, path):
     inside functions): `import fastki.x`, `from fastki import x`, `from . import x`,
     `from .x import y`. A name that is not a submodule stands for the package itself."""
     modules = _modules()
-    package_parts = ["fastki"]        # every module here lives directly in the package
+    # the package a relative import starts from: the module itself if it is a package
+    package_parts = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     targets = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
@@ -221,7 +225,7 @@ def _imports_of(name, path):
                     targets.add(alias.name)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = ".".join(package_parts[:len(package_parts) - node.level + 1])
+                base = ".".join(package_parts[:len(package_parts) - (node.level - 1)])
                 base = f"{base}.{node.module}" if node.module else base
             elif node.module and (node.module == "fastki" or node.module.startswith("fastki.")):
                 base = node.module
@@ -230,6 +234,12 @@ def _imports_of(name, path):
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
                 targets.add(sub if sub in modules or sub == "fastki._native" else base)
+    # importing fastki.a.b runs fastki.a's __init__ first: an edge to each parent package
+    for t in list(targets):
+        while "." in t:
+            t = t.rsplit(".", 1)[0]
+            if t != name and not name.startswith(t + "."):
+                targets.add(t)
     targets.discard(name)
     return targets
 
