@@ -8,7 +8,6 @@ Environment overrides:
   FASTKI_EXTRA_LDFLAGS="..." appended to the link
 """
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -21,22 +20,13 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join("src_c")
 
-# Every float step must be one rounded IEEE operation: no contraction into FMA, no fast-math.
-# -fno-math-errno only lets sqrt become one instruction; it changes no value.
-UNIX_CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno",
-               "-fvisibility=hidden"]
-MSVC_CFLAGS = ["/O2", "/fp:precise"]
+# Every compile flag comes from the one table in tools/buildflags.py (also read by
+# ci/build_c_tests.sh and ci/aarch64.sh): the contract flags (no FMA contraction, no
+# fast-math, never -march=native, FLT_EVAL_METHOD == 0 on 32-bit x86) and one row per SIMD path.
+sys.path.insert(0, os.path.join(HERE, "tools"))
+import buildflags  # noqa: E402
 
-# One row per SIMD path: compiler flags per compiler family. None: the path is left out.
-X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-SIMD_PATHS = {
-    "scalar": {"unix": [], "clang": ["-fno-vectorize", "-fno-slp-vectorize"],
-               "gcc": ["-fno-tree-vectorize", "-fno-tree-slp-vectorize"], "msvc": []},
-    "sse2": {"unix": ["-msse2"], "msvc": []} if X86 else None,
-    "avx2": {"unix": ["-mavx2"], "msvc": ["/arch:AVX2"]} if X86 else None,
-    "avx512": {"unix": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl",
-                        "-mprefer-vector-width=512"], "msvc": ["/arch:AVX512"]} if X86 else None,
-}
+ARCH = buildflags.arch_of()
 
 
 def say(msg):
@@ -47,12 +37,12 @@ class BuildExt(build_ext):
     def build_extension(self, ext):
         cc = self.compiler
         family = "msvc" if cc.compiler_type == "msvc" else "unix"
-        base = MSVC_CFLAGS if family == "msvc" else list(UNIX_CFLAGS)
+        flavour = self._flavour(family)
+        base = buildflags.base(flavour, ARCH)
         base += os.environ.get("FASTKI_EXTRA_CFLAGS", "").split()
         ldflags = os.environ.get("FASTKI_EXTRA_LDFLAGS", "").split()
-        flavour = self._flavour(family)
 
-        openmp = self._openmp_flags(family, base, ldflags)
+        openmp = self._openmp_flags(flavour, base, ldflags)
         if openmp:
             say(f"OpenMP enabled ({' '.join(openmp[0])})")
         else:
@@ -60,10 +50,10 @@ class BuildExt(build_ext):
 
         disabled = set(filter(None, os.environ.get("FASTKI_DISABLE_SIMD", "").split(",")))
         objects, built = [], []
-        for name, row in SIMD_PATHS.items():
-            if row is None or name in disabled:
+        for name in buildflags.paths(ARCH):
+            if name in disabled:
                 continue
-            flags = list(row.get(family, [])) + list(row.get(flavour, []))
+            flags = buildflags.path_flags(name, flavour, ARCH)
             if name != "scalar" and not self._compiles(base + flags):
                 say(f"compiler lacks {name}; building without that path")
                 continue
@@ -73,7 +63,7 @@ class BuildExt(build_ext):
             built.append(name)
             if name != "scalar":
                 ext.define_macros.append((f"FASTKI_HAVE_{name.upper()}", "1"))
-        say(f"SIMD paths built: {', '.join(built)} (chosen at run time)")
+        say(f"SIMD paths built for {ARCH}: {', '.join(built)} (chosen at run time)")
         ext.extra_objects = objects
         ext.extra_compile_args = base + (openmp[0] if openmp else [])
         ext.extra_link_args = (openmp[1] if openmp else []) + ldflags
@@ -101,15 +91,16 @@ class BuildExt(build_ext):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _openmp_flags(self, family, base, extra_ldflags):
+    def _openmp_flags(self, flavour, base, extra_ldflags):
         if os.environ.get("FASTKI_DISABLE_OPENMP", "") not in ("", "0"):
             return None
-        if family == "msvc":
-            candidates = [(["/openmp"], [])]
+        omp = buildflags.OPENMP[flavour]
+        if flavour == "msvc":
+            candidates = [(omp, [])]
         elif sys.platform == "darwin":
-            candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+            candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (omp, omp)]
         else:
-            candidates = [(["-fopenmp"], ["-fopenmp"])]
+            candidates = [(omp, omp)]
         probe = ("#include <omp.h>\nint main(void) { int n = 0;\n#pragma omp parallel\n"
                  "{\n#pragma omp atomic\nn++; }\nreturn n > 0 ? 0 : 1; }\n")
         for cflags, ldflags in candidates:

@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Builds tests/c/test_fills.c against src_c/ directly, with the flags setup.py uses (UNIX_CFLAGS,
-# one object per SIMD path with that path's flags, FASTKI_HAVE_<PATH> for dispatch.c, OpenMP).
+# Builds a C test program (default tests/c/test_fills.c) against src_c/ directly, with the flags
+# of tools/buildflags.py, the table setup.py uses too: its base flags, one object per SIMD path
+# of the target architecture with that path's flags, FASTKI_HAVE_<PATH> for dispatch.c, OpenMP.
 #   usage: ci/build_c_tests.sh OUTDIR [extra flags for compile and link...]
-# Used by ci/valgrind.sh and ci/sanitizers.sh. Keep the flag table in step with setup.py.
+# Environment:
+#   CC            the compiler (default cc); its family (gcc or clang) is read from CC --version
+#   FASTKI_ARCH   the target architecture in the table (default: the one CC targets, from
+#                 CC -dumpmachine), e.g. aarch64 when CC=aarch64-linux-gnu-gcc
+#   FASTKI_PATH_FLAGS_scalar="..."  replace the table's flags of one path (ci/aarch64.sh builds
+#                 the scalar path vectorized this way, as the "other" architectures get it)
+#   TEST_SOURCE   the test program (default tests/c/test_fills.c)
+# Used by ci/valgrind.sh, ci/sanitizers.sh and ci/aarch64.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
 shift
 extra=("$@")
 CC=${CC:-cc}
+PY=${PYTHON:-python3}
+src=${TEST_SOURCE:-tests/c/test_fills.c}
 mkdir -p "$out"
-base=(-O3 -std=c99 -ffp-contract=off -fno-fast-math -fno-math-errno -fvisibility=hidden
-      -fopenmp -Isrc_c -g)
-declare -A path_flags=(
-  [scalar]="-fno-tree-vectorize -fno-tree-slp-vectorize"
-  [sse2]="-msse2"
-  [avx2]="-mavx2"
-  [avx512]="-mavx512f -mavx512dq -mavx512bw -mavx512vl -mprefer-vector-width=512"
-)
+if $CC --version 2>/dev/null | grep -qi clang; then family=clang; else family=gcc; fi
+arch=${FASTKI_ARCH:-$($PY tools/buildflags.py arch "$($CC -dumpmachine | cut -d- -f1)")}
+flags() { $PY tools/buildflags.py "$@"; }
+read -r -a base <<< "$(flags base "$family" "$arch") $(flags openmp "$family")"
+base+=(-Isrc_c -g)
+read -r -a paths <<< "$(flags paths "$arch")"
 objs=()
 defs=()
-for p in scalar sse2 avx2 avx512; do
+for p in "${paths[@]}"; do
+  override=FASTKI_PATH_FLAGS_$p
+  if [ -n "${!override+set}" ]; then pflags=${!override}; else pflags=$(flags path "$p" "$family" "$arch"); fi
   # shellcheck disable=SC2086
-  if ! $CC "${base[@]}" ${path_flags[$p]} "${extra[@]}" -c "src_c/fill_$p.c" -o "$out/fill_$p.o" 2>"$out/fill_$p.log"; then
+  if ! $CC "${base[@]}" $pflags "${extra[@]}" -c "src_c/fill_$p.c" -o "$out/fill_$p.o" 2>"$out/fill_$p.log"; then
     echo "build_c_tests: compiler lacks $p; leaving it out" >&2
     continue
   fi
@@ -30,6 +40,7 @@ for p in scalar sse2 avx2 avx512; do
   [ "$p" != scalar ] && defs+=("-DFASTKI_HAVE_${p^^}=1")
 done
 $CC "${base[@]}" "${defs[@]}" "${extra[@]}" -c src_c/dispatch.c -o "$out/dispatch.o"
-$CC "${base[@]}" "${extra[@]}" -c tests/c/test_fills.c -o "$out/test_fills.o"
-$CC "${base[@]}" "${extra[@]}" "$out/test_fills.o" "$out/dispatch.o" "${objs[@]}" -lm -o "$out/test_fills"
-echo "build_c_tests: $out/test_fills (${defs[*]:-scalar only})"
+name=$(basename "$src" .c)
+$CC "${base[@]}" "${extra[@]}" -c "$src" -o "$out/$name.o"
+$CC "${base[@]}" "${extra[@]}" "$out/$name.o" "$out/dispatch.o" "${objs[@]}" -lm -o "$out/$name"
+echo "build_c_tests: $out/$name for $arch with $family (${defs[*]:-scalar only})"

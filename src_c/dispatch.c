@@ -45,13 +45,67 @@ void fastki_fill_range_avx2(const fastki_request *, uint64_t, uint64_t, void *, 
 void fastki_fill_range_avx512(const fastki_request *, uint64_t, uint64_t, void *, int);
 #endif
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CPU_HAS(feature) __builtin_cpu_supports(feature)
+#ifdef FASTKI_HAVE_NEON
+void fastki_fill_range_neon(const fastki_request *, uint64_t, uint64_t, void *, int);
+#endif
+
+/* CPU features of the x86 paths. GCC and Clang: their runtime's table, which also asks the
+ * OS whether it saves the wide registers. MSVC: cpuid, and xgetbv for that OS question (the
+ * AVX state in XCR0 bits 1-2, the AVX-512 state in bits 5-7), read once: the answer cannot
+ * change while the process runs, so concurrent first calls all store the same value. AArch64
+ * needs no detection: Advanced SIMD (the neon path) is part of the baseline. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define CPU_HAS(feature) __builtin_cpu_supports(#feature)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#include <immintrin.h>
+enum { CPU_SSE2 = 1, CPU_AVX2 = 2, CPU_AVX512F = 4, CPU_AVX512DQ = 8, CPU_AVX512BW = 16,
+       CPU_AVX512VL = 32, CPU_KNOWN = 1 << 30 };
+
+static int msvc_cpu_features(void)
+{
+    int r[4], features = CPU_KNOWN;
+    __cpuid(r, 0);
+    int max_leaf = r[0];
+    __cpuid(r, 1);
+    if (r[3] & (1 << 26)) features |= CPU_SSE2;
+    int osxsave = (r[2] & (1 << 27)) != 0, avx = (r[2] & (1 << 28)) != 0;
+    if (!osxsave || !avx || max_leaf < 7) return features;
+    unsigned long long xcr0 = _xgetbv(0);
+    if ((xcr0 & 0x6) != 0x6) return features; /* the OS does not save the YMM state */
+    __cpuidex(r, 7, 0);
+    if (r[1] & (1 << 5)) features |= CPU_AVX2;
+    if ((xcr0 & 0xE6) == 0xE6) { /* ZMM and opmask state saved too */
+        if (r[1] & (1 << 16)) features |= CPU_AVX512F;
+        if (r[1] & (1 << 17)) features |= CPU_AVX512DQ;
+        if (r[1] & (1 << 30)) features |= CPU_AVX512BW;
+        if ((unsigned)r[1] & 0x80000000u) features |= CPU_AVX512VL;
+    }
+    return features;
+}
+
+static int msvc_cpu_has(int bit)
+{
+    static volatile long cached = 0; /* 0: not read yet; CPU_KNOWN set once read */
+    long f = cached;
+    if (!f) cached = f = msvc_cpu_features();
+    return (f & bit) != 0;
+}
+
+/* the feature names __builtin_cpu_supports takes, mapped to cpuid bits */
+#define CPU_BIT_sse2 CPU_SSE2
+#define CPU_BIT_avx2 CPU_AVX2
+#define CPU_BIT_avx512f CPU_AVX512F
+#define CPU_BIT_avx512dq CPU_AVX512DQ
+#define CPU_BIT_avx512bw CPU_AVX512BW
+#define CPU_BIT_avx512vl CPU_AVX512VL
+#define CPU_HAS(feature) msvc_cpu_has(CPU_BIT_##feature)
 #else
 #define CPU_HAS(feature) 0
 #endif
 
-static const char *const simd_names[FASTKI_SIMD_COUNT] = {"scalar", "sse2", "avx2", "avx512"};
+static const char *const simd_names[FASTKI_SIMD_COUNT] = {"scalar", "sse2", "avx2", "avx512",
+                                                          "neon"};
 
 const char *fastki_simd_name(int simd)
 {
@@ -63,17 +117,20 @@ static fill_range_fn path_function(int simd)
     switch (simd) {
     case FASTKI_SIMD_SCALAR: return fastki_fill_range_scalar;
 #ifdef FASTKI_HAVE_SSE2
-    case FASTKI_SIMD_SSE2: return CPU_HAS("sse2") ? fastki_fill_range_sse2 : NULL;
+    case FASTKI_SIMD_SSE2: return CPU_HAS(sse2) ? fastki_fill_range_sse2 : NULL;
 #endif
 #ifdef FASTKI_HAVE_AVX2
-    case FASTKI_SIMD_AVX2: return CPU_HAS("avx2") ? fastki_fill_range_avx2 : NULL;
+    case FASTKI_SIMD_AVX2: return CPU_HAS(avx2) ? fastki_fill_range_avx2 : NULL;
 #endif
 #ifdef FASTKI_HAVE_AVX512
     case FASTKI_SIMD_AVX512:
-        return (CPU_HAS("avx512f") && CPU_HAS("avx512dq") && CPU_HAS("avx512bw") &&
-                CPU_HAS("avx512vl"))
+        return (CPU_HAS(avx512f) && CPU_HAS(avx512dq) && CPU_HAS(avx512bw) &&
+                CPU_HAS(avx512vl))
                    ? fastki_fill_range_avx512
                    : NULL;
+#endif
+#ifdef FASTKI_HAVE_NEON
+    case FASTKI_SIMD_NEON: return fastki_fill_range_neon;
 #endif
     default: return NULL;
     }

@@ -20,7 +20,8 @@ typedef enum {
     FASTKI_SIMD_SSE2 = 1,
     FASTKI_SIMD_AVX2 = 2,
     FASTKI_SIMD_AVX512 = 3,
-    FASTKI_SIMD_COUNT = 4
+    FASTKI_SIMD_NEON = 4, /* AArch64 Advanced SIMD */
+    FASTKI_SIMD_COUNT = 5
 } fastki_simd;
 
 /* Distribution parameters, already rounded to the output dtype by the caller

@@ -4,8 +4,33 @@
  * for the path's vector width. Every float step is one rounded IEEE operation in the order
  * docs/algorithm.md gives (the build forbids contraction into FMA), so every path, and
  * fastki/_numpy.py, produce the same bits. */
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The floating-point contract of docs/algorithm.md, held in the source as well as by the
+ * flags of tools/buildflags.py: no contraction of a multiply and an add into one fused
+ * operation (compilers that read the standard pragma or MSVC's own take it from here; GCC
+ * ignores both and relies on -ffp-contract=off, which ci/wheel.sh finds in every object), and
+ * every float operation rounded to its own type. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#pragma fp_contract(off)
+#elif defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+/* FLT_EVAL_METHOD 0: float and double operations are evaluated in their own type. 32-bit x86
+ * with the x87 unit (FLT_EVAL_METHOD 2) would round intermediates to 80 bits first and give
+ * other bytes; tools/buildflags.py builds 32-bit x86 with -msse2 -mfpmath=sse (MSVC:
+ * /arch:SSE2, which MSVC reports as _M_IX86_FP == 2 and defines no FLT_EVAL_METHOD for). */
+#if defined(FLT_EVAL_METHOD)
+#if FLT_EVAL_METHOD != 0
+#error "fastki needs FLT_EVAL_METHOD == 0 (float math in its own type); on 32-bit x86 build with -msse2 -mfpmath=sse (tools/buildflags.py)"
+#endif
+#elif defined(_MSC_VER) && defined(_M_IX86) && !(defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#error "fastki needs SSE2 float math on 32-bit x86: build with /arch:SSE2 (tools/buildflags.py)"
+#elif !defined(_MSC_VER)
+#error "fastki needs FLT_EVAL_METHOD == 0, and <float.h> does not define FLT_EVAL_METHOD"
+#endif
 
 #include "approx.h"
 #include "fastki.h"
@@ -48,10 +73,36 @@ typedef struct {
 } params_f64;
 
 /* The Philox rounds for the 16 blocks of a group. The SIMD paths use explicit intrinsics
- * because compilers do not vectorize the 32x32->64-bit multiply: one unsigned 32-bit
+ * because compilers do not vectorize the 32x32->64-bit multiply: on x86 one unsigned 32-bit
  * multiply instruction (pmuludq) covers the even lanes, a second one the odd lanes after a
- * 32-bit shift, and masks put high and low halves back in their lanes. */
-#if defined(FASTKI_VECTOR_AVX512) || defined(FASTKI_VECTOR_AVX2) || defined(FASTKI_VECTOR_SSE2)
+ * 32-bit shift, and masks put high and low halves back in their lanes; on AArch64 (NEON)
+ * the low halves come from one lane-wise 32-bit multiply (mul) and the high halves from two
+ * widening multiplies (umull, umull2) whose odd 32-bit words one unzip (uzp2) gathers. */
+#if defined(FASTKI_VECTOR_NEON)
+#if !defined(__aarch64__) && !defined(_M_ARM64)
+#error "the neon path is built for AArch64 only (tools/buildflags.py)"
+#endif
+#include <arm_neon.h>
+typedef uint32x4_t vec;
+#define VEC_LANES 4
+#define vec_load(p) vld1q_u32(p)
+#define vec_store(p, v) vst1q_u32(p, v)
+#define vec_set1(x) vdupq_n_u32((uint32_t)(x))
+#define vec_xor(a, b) veorq_u32(a, b)
+#define NVEC (L / VEC_LANES)
+
+/* hi and lo 32-bit halves of a * m for every 32-bit lane (the same words as philox.h's
+ * 64-bit product). */
+static inline void vec_mulhilo(vec a, vec m, vec *hi, vec *lo)
+{
+    uint64x2_t p01 = vmull_u32(vget_low_u32(a), vget_low_u32(m)); /* lanes 0, 1 */
+    uint64x2_t p23 = vmull_high_u32(a, m);                        /* lanes 2, 3 */
+    *hi = vuzp2q_u32(vreinterpretq_u32_u64(p01), vreinterpretq_u32_u64(p23));
+    *lo = vmulq_u32(a, m);
+}
+#define VEC_MULHILO(a, m, hi, lo) vec_mulhilo(a, m, hi, lo)
+#define VEC_PHILOX 1
+#elif defined(FASTKI_VECTOR_AVX512) || defined(FASTKI_VECTOR_AVX2) || defined(FASTKI_VECTOR_SSE2)
 #include <immintrin.h>
 #if defined(FASTKI_VECTOR_AVX512)
 typedef __m512i vec;
@@ -109,6 +160,11 @@ static inline void vec_mulhilo(vec a, vec m, vec low32, vec *hi, vec *lo)
     *lo = vec_or(vec_and(even, low32), vec_slli64(odd, 32));
     *hi = vec_or(vec_srli64(even, 32), vec_andnot(low32, odd));
 }
+#define VEC_MULHILO(a, m, hi, lo) vec_mulhilo(a, m, low32, hi, lo)
+#define VEC_PHILOX 1
+#endif
+
+#ifdef VEC_PHILOX
 
 static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
                                 group_words *g)
@@ -120,7 +176,9 @@ static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_b
         hi_words[l] = (uint32_t)(b >> 32);
     }
     const vec m0 = vec_set1(PHILOX_M4x32_0), m1 = vec_set1(PHILOX_M4x32_1);
+#ifndef FASTKI_VECTOR_NEON
     const vec low32 = vec_set1_64(UINT64_C(0x00000000FFFFFFFF));
+#endif
     vec c0[NVEC], c1[NVEC], c2[NVEC], c3[NVEC];
     for (int v = 0; v < NVEC; v++) {
         c0[v] = vec_load(lo_words + v * VEC_LANES);
@@ -133,8 +191,8 @@ static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_b
         const vec key0 = vec_set1(k0), key1 = vec_set1(k1);
         for (int v = 0; v < NVEC; v++) {
             vec hi0, lo0, hi1, lo1;
-            vec_mulhilo(c0[v], m0, low32, &hi0, &lo0);
-            vec_mulhilo(c2[v], m1, low32, &hi1, &lo1);
+            VEC_MULHILO(c0[v], m0, &hi0, &lo0);
+            VEC_MULHILO(c2[v], m1, &hi1, &lo1);
             c0[v] = vec_xor(vec_xor(hi1, c1[v]), key0);
             c2[v] = vec_xor(vec_xor(hi0, c3[v]), key1);
             c1[v] = lo1;

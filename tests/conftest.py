@@ -18,7 +18,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 THREAD_COUNTS = (1, 2, 3, 7)
-SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512")
+SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")
 
 
 def _session_problem():
