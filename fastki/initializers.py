@@ -331,6 +331,7 @@ class Initializer:
         return _opaque_source(self, shape, dtype)
 
     def get_config(self):
+        _register_with_loaded_keras()
         return {}
 
     @classmethod
@@ -475,6 +476,7 @@ class Constant(Initializer):
         return _whole_source(self, shape, dt)
 
     def get_config(self):
+        _register_with_loaded_keras()
         return {"value": self.value}
 
 
@@ -522,6 +524,7 @@ class Identity(Initializer):
         return _BlockSource(functools.partial(_identity, shape, gain), shape, dt, True)
 
     def get_config(self):
+        _register_with_loaded_keras()
         return {"gain": self.gain}
 
 
@@ -602,6 +605,7 @@ class STFT(Initializer):
         return _whole_source(self, shape, dt)
 
     def get_config(self):
+        _register_with_loaded_keras()
         return {"side": self.side, "window": self.window, "periodic": self.periodic,
                 "scaling": self.scaling}
 
@@ -883,7 +887,9 @@ def serialize(initializer):
     if not hasattr(initializer, "get_config"):
         raise TypeError(f"Cannot serialize {_api._show(initializer)}: it has no get_config()")
     cls = type(initializer)
-    registered = f"{_PACKAGE}>{cls.__name__}" if cls in _CLASSES else cls.__name__
+    # fastki's classes and their Keras-native subclasses (fastki.keras) share one name
+    ours = cls in _CLASSES or vars(cls).get("_FASTKI") in _CLASSES
+    registered = f"{_PACKAGE}>{cls.__name__}" if ours else cls.__name__
     return {"module": cls.__module__, "class_name": cls.__name__,
             "config": initializer.get_config(), "registered_name": registered}
 
@@ -913,8 +919,9 @@ def deserialize(config, custom_objects=None):
 def get(identifier):
     """An initializer from an identifier, like ``keras.initializers.get``: None gives None;
     a name or config dict is deserialized; a class is instantiated; an initializer or any
-    other callable ``f(shape, dtype=None)`` is returned as it is; a NumPy array becomes an
-    initializer returning it (cast to the dtype) for its own shape."""
+    other callable ``f(shape, dtype=None)`` is returned as it is; a NumPy array or a
+    framework tensor (Keras backend, torch, JAX) becomes an initializer returning its values
+    (cast to the dtype) for its own shape."""
     if identifier is None:
         return None
     if isinstance(identifier, (str, dict)):
@@ -925,11 +932,35 @@ def get(identifier):
                              f"{_api._show(identifier)}") from None
     if isinstance(identifier, (np.ndarray, np.generic)):
         return _array_initializer(np.asarray(identifier))
+    tensor = _tensor_values(identifier)
+    if tensor is not None:
+        return _array_initializer(tensor)
     if isinstance(identifier, type) and callable(identifier):
         return identifier()
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {_api._show(identifier)}")
+
+
+def _tensor_values(obj):
+    """The NumPy values of a framework tensor (a Keras backend tensor, a torch tensor, a
+    JAX array: anything not callable with ``__array__`` and ``shape``), else None.  Keras'
+    own conversion when Keras is loaded; nothing is imported."""
+    if callable(obj) or isinstance(obj, type):
+        return None
+    keras = _loaded_keras()
+    ops = getattr(keras, "ops", None)
+    if ops is not None and hasattr(ops, "is_tensor"):
+        try:
+            if ops.is_tensor(obj):
+                return np.asarray(ops.convert_to_numpy(obj))
+        except Exception:  # a Keras still importing: fall through to the generic route
+            pass
+    if not (hasattr(obj, "__array__") and hasattr(obj, "shape")):
+        return None
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch: no autograd, host memory
+        obj = obj.detach().cpu()
+    return np.asarray(obj)
 
 
 def _array_initializer(array):

@@ -1,33 +1,185 @@
-"""Keras 3 integration: ``import fastki.keras`` before ``keras.models.load_model``.
+"""Keras 3 integration: Keras-native classes, registration, and one line to switch Keras over
+(docs/initializers.md, "Keras").
 
-The import registers every fastki initializer as a Keras serializable under the package
-name "fastki" ("fastki>GlorotUniform", ...), which is how Keras finds the class again
-when it loads a saved model.  Nothing else is needed: fastki initializers are plain
-callables ``init(shape, dtype=None)`` returning NumPy arrays, which Keras layers accept
-as ``kernel_initializer=`` / ``bias_initializer=`` as they are.
+* ``fastki.keras.<Name>`` (GlorotUniform, HeNormal, Zeros, ...) is a subclass of both
+  ``fastki.initializers.<Name>`` and ``keras.initializers.<Name>``: its values, fans, config
+  and seeds are fastki's (it adds no code of its own to them), and every ``isinstance``
+  check in Keras holds, so ``EinsumDense``, ``MultiHeadAttention`` and
+  ``GroupQueryAttention`` set the fans' axes of the VarianceScaling family.  Its
+  ``__call__`` also takes ``layout=`` (JAX backend): the array is then made shard by shard
+  through :mod:`fastki.jax`.
+* This module owns the Keras registration: the import registers every class under the
+  package name "fastki" ("fastki>GlorotUniform"), the Keras-native class being the one a
+  saved model loads back (``import fastki.keras`` before ``keras.models.load_model``).
+  fastki's Keras-free classes serialize under the same names.
+* :func:`install` (undo: :func:`uninstall`, or ``with installed():``) makes Keras' own
+  names resolve to these classes: the string defaults of every layer ("glorot_uniform",
+  "zeros"), the aliases ("normal", "uniform"), ``keras.initializers.get`` and the classes
+  ``keras.initializers.GlorotUniform`` etc.
 
-Saving needs no import: a fastki initializer called or serialized while Keras is loaded
-registers the classes itself.  Loading does, because Keras resolves the names before any
-fastki code runs.  ``import fastki`` alone never imports Keras.
-
-Registered names also work as strings in Keras: ``kernel_initializer="fastki>HeNormal"``.
+``fastki.GlorotUniform`` (the top level) stays fastki's Keras-free class, whatever is
+imported: ``import fastki`` never imports Keras.
 """
+import contextlib
+import threading
+
 import keras
+from keras.src import initializers as _keras_src_initializers
 
-from . import initializers as _initializers
+from . import initializers as _fi
 
-__all__ = ["register"]
+__all__ = ["Initializer", "Constant", "Zeros", "Ones", "Identity", "STFT", "RandomNormal",
+           "RandomUniform", "TruncatedNormal", "VarianceScaling", "GlorotNormal",
+           "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform",
+           "Orthogonal", "get", "serialize", "deserialize", "register", "install",
+           "uninstall", "installed", "is_installed"]
+
+# Keras' own classes, taken before install() can replace the public names.
+_KERAS_CLASSES = {cls.__name__: getattr(_keras_src_initializers, cls.__name__)
+                  for cls in _fi._CLASSES}
+
+
+def _call(self, shape, dtype=None, layout=None):
+    """Values of ``shape`` and ``dtype`` as a NumPy array (fastki's ``__call__``), or with
+    ``layout`` (a ``keras.distribution.TensorLayout`` or a JAX sharding) a ``jax.Array``
+    distributed by it, each shard made alone (docs/jax.md)."""
+    if layout is None:
+        return self._FASTKI.__call__(self, shape, dtype)
+    from . import jax as _fastki_jax  # JAX only when a layout asks for it
+
+    return _fastki_jax._from_source(self._FASTKI._blocks(self, shape, dtype), layout)
+
+
+def _blocks(self, shape, dtype=None):
+    # defined beside __call__ so that fastki.initializers._call_overrides_blocks sees the
+    # values are still the inherited _blocks' (blockwise for fastki.dask / fastki.jax)
+    return self._FASTKI._blocks(self, shape, dtype)
+
+
+def _native_class(fastki_cls):
+    """The class deriving from fastki's ``fastki_cls`` and Keras' namesake, fastki's first
+    in the method order: fastki's ``__init__``, ``get_config``, ``from_config`` and values."""
+    keras_cls = _KERAS_CLASSES[fastki_cls.__name__]
+    body = {"__module__": __name__, "__qualname__": fastki_cls.__name__,
+            "__doc__": (f"fastki.initializers.{fastki_cls.__name__} as a "
+                        f"keras.initializers.{fastki_cls.__name__} (fastki's values)."),
+            "_FASTKI": fastki_cls}
+    if fastki_cls is not _fi.Initializer:
+        body.update(__call__=_call, _blocks=_blocks)
+    return type(fastki_cls.__name__, (fastki_cls, keras_cls), body)
+
+
+_NATIVE = {cls.__name__: _native_class(cls) for cls in _fi._CLASSES}
+globals().update(_NATIVE)
+# every name fastki.initializers resolves ("he_normal", "normal", "fastki>HeNormal", ...),
+# mapped to the Keras-native class: the custom_objects of get/deserialize below
+_NATIVE_BY_NAME = {name: _NATIVE[cls.__name__] for name, cls in _fi._BY_NAME.items()}
 
 REGISTERED = False
 
 
 def register():
-    """Register the fastki initializer classes with Keras (idempotent; run at import)."""
+    """Register the classes with Keras as "fastki>Name" (idempotent; run at import).  Both
+    fastki's class and the Keras-native one serialize under that name; the name loads back
+    the Keras-native one."""
     global REGISTERED
-    for cls in _initializers._CLASSES:
-        keras.saving.register_keras_serializable(package=_initializers._PACKAGE,
-                                                 name=cls.__name__)(cls)
+    for cls in _fi._CLASSES:
+        for target in (cls, _NATIVE[cls.__name__]):  # the native one last: names load it
+            keras.saving.register_keras_serializable(package=_fi._PACKAGE,
+                                                     name=cls.__name__)(target)
     REGISTERED = True
+
+
+def get(identifier):
+    """``fastki.initializers.get`` with names and configs giving the Keras-native classes
+    (and a backend tensor, like a NumPy array, an initializer returning it)."""
+    if isinstance(identifier, (str, dict)):
+        try:
+            return deserialize(identifier)
+        except ValueError:
+            raise ValueError("Could not interpret initializer identifier: "
+                             f"{_fi._api._show(identifier)}") from None
+    if keras.ops.is_tensor(identifier):
+        identifier = keras.ops.convert_to_numpy(identifier)
+    return _fi.get(identifier)
+
+
+def serialize(initializer):
+    """The initializer as Keras' serialization dict (``keras.initializers.serialize``)."""
+    return keras.initializers.serialize(initializer)
+
+
+def deserialize(config, custom_objects=None):
+    """``fastki.initializers.deserialize`` giving the Keras-native classes."""
+    return _fi.deserialize(config, custom_objects={**_NATIVE_BY_NAME, **(custom_objects or {})})
+
+
+# --------------------------------------------------------------------------- install
+
+_LOCK = threading.Lock()
+_SAVED = None  # while installed: [(namespace, name, had it, previous value)]
+
+
+def _targets():
+    """(namespace, name, replacement): Keras' public and internal initializer names, and
+    the name table its get/deserialize read (layer string defaults go through it)."""
+    table = _keras_src_initializers.ALL_OBJECTS_DICT
+    out = [(table, name, _NATIVE[cls.__name__]) for name, cls in
+           ((n, c) for n, c in table.items()) if cls.__name__ in _NATIVE]
+    for module in (keras.initializers, _keras_src_initializers):
+        for name in _NATIVE:
+            if hasattr(module, name):
+                out.append((vars(module), name, _NATIVE[name]))
+    return out
+
+
+def install():
+    """Make Keras' own initializer names resolve to fastki's Keras-native classes:
+    ``Dense()``'s "glorot_uniform" and "zeros", "normal", "he_normal",
+    ``keras.initializers.get(...)`` and ``keras.initializers.GlorotUniform(...)``.  Layers
+    and models built afterwards draw from fastki; those built before keep their
+    initializers.  Idempotent; :func:`uninstall` undoes it."""
+    global _SAVED
+    with _LOCK:
+        if _SAVED is not None:
+            return
+        saved = []
+        for namespace, name, cls in _targets():
+            saved.append((namespace, name, name in namespace, namespace.get(name)))
+            namespace[name] = cls
+        _SAVED = saved
+
+
+def uninstall():
+    """Restore Keras' own classes under their names (a no-op when not installed)."""
+    global _SAVED
+    with _LOCK:
+        if _SAVED is None:
+            return
+        for namespace, name, had, previous in reversed(_SAVED):
+            if had:
+                namespace[name] = previous
+            else:
+                namespace.pop(name, None)
+        _SAVED = None
+
+
+def is_installed():
+    """Whether :func:`install` is in effect."""
+    return _SAVED is not None
+
+
+@contextlib.contextmanager
+def installed():
+    """``install()`` for the duration of a ``with`` block (left as it was on exit: a block
+    entered while installed does not uninstall)."""
+    was = is_installed()
+    install()
+    try:
+        yield
+    finally:
+        if not was:
+            uninstall()
 
 
 register()

@@ -100,9 +100,12 @@ def test_get_config_is_identical(name, kwargs):
 def test_serialized_forms_cross_over(name):
     ours = getattr(F, name)(**({"seed": 6} if name in RANDOM else {}))
     assert K.serialize(ours) == F.serialize(ours)
+    # the registered name loads back the Keras-native subclass (fastki/keras.py)
+    native = getattr(fastki.keras, name)
     back = K.deserialize(F.serialize(ours))
-    assert type(back) is type(ours) and back.get_config() == ours.get_config()
-    assert type(K.get(f"fastki>{name}")) is type(ours)
+    assert type(back) is native and back.get_config() == ours.get_config()
+    assert issubclass(native, type(ours)) and issubclass(native, getattr(K, name))
+    assert type(K.get(f"fastki>{name}")) is native
     theirs = getattr(K, name)(**({"seed": 6} if name in RANDOM else {}))
     converted = F.deserialize(K.serialize(theirs))
     assert type(converted) is type(ours) and converted.get_config() == ours.get_config()
@@ -371,10 +374,10 @@ def test_save_then_load_in_a_fresh_process_gives_identical_weights(trained, tmp_
     # without the one-line import Keras cannot find the classes; with it, all is back
     assert report["without_import"] == "TypeError"
     assert report["kernel_initializers"] == [
-        ["fastki.initializers", "HeUniform", {"seed": 2024, "input_axes": None, "output_axes": None}],
-        ["fastki.initializers", "GlorotNormal",
+        ["fastki.keras", "HeUniform", {"seed": 2024, "input_axes": None, "output_axes": None}],
+        ["fastki.keras", "GlorotNormal",
          {"seed": 2024, "stream": 1, "input_axes": None, "output_axes": None}],
-        ["fastki.initializers", "Orthogonal", {"seed": 2024, "stream": 2, "gain": 1.0}],
+        ["fastki.keras", "Orthogonal", {"seed": 2024, "stream": 2, "gain": 1.0}],
     ]
     loaded = np.load(out)
     weights = model.get_weights()
@@ -403,7 +406,8 @@ def test_a_model_saved_without_importing_fastki_keras_still_loads(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = keras.models.load_model(path)  # this process has imported fastki.keras
-    assert type(model.layers[0].kernel_initializer) is F.LecunNormal
+    assert type(model.layers[0].kernel_initializer) is fastki.keras.LecunNormal
+    assert type(model.layers[0].bias_initializer) is fastki.keras.Ones
     saved = np.load(weights)
     for i, w in enumerate(model.get_weights()):
         np.testing.assert_array_equal(saved[f"arr_{i}"], w)

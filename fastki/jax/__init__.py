@@ -1,0 +1,130 @@
+"""fastki for JAX: the functional fills and every initializer as ``jax.Array``, optionally
+distributed by a ``jax.sharding.Sharding`` (docs/jax.md).
+
+With ``sharding=``, every addressable shard is made alone, on the host, with fastki's
+``block=`` and handed to ``jax.make_array_from_callback``; the whole tensor is never made
+on the host.  By the contract of docs/algorithm.md ("Blocks") each shard equals that block of
+the whole, so a sharded array is byte for byte the unsharded one, for every mesh and
+partition spec.  The initializers that need the whole tensor (Orthogonal, STFT, a Constant
+of an array, a callable fastki does not know) compute it once and hand out its slices.
+
+``import fastki`` never imports this module, nor JAX.
+"""
+import jax
+import numpy as np
+
+from .. import _api
+from .. import initializers as _fi
+
+__all__ = ["uniform", "normal", "truncated_normal", "initialize", "initializers"]
+
+
+def _concrete(sharding):
+    """A sharding with devices: a ``keras.distribution.TensorLayout`` gives its backend
+    layout, and a NamedSharding over an abstract mesh (what Keras passes inside
+    ``jax.set_mesh``) is bound to the concrete mesh of that context."""
+    backend_layout = getattr(sharding, "backend_layout", None)
+    if backend_layout is not None and not isinstance(sharding, jax.sharding.Sharding):
+        sharding = backend_layout
+    if not isinstance(sharding, jax.sharding.Sharding):
+        raise TypeError("sharding must be a jax.sharding.Sharding or a "
+                        f"keras.distribution.TensorLayout, got {_api._show(sharding)}")
+    if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(
+            sharding.mesh, jax.sharding.AbstractMesh):
+        mesh = jax.sharding.get_mesh()
+        if mesh is None or getattr(mesh, "empty", True) or isinstance(
+                mesh, jax.sharding.AbstractMesh):
+            raise ValueError("sharding is a NamedSharding over an abstract mesh and no "
+                             "concrete mesh is set (jax.set_mesh)")
+        sharding = jax.sharding.NamedSharding(mesh, sharding.spec)
+    return sharding
+
+
+def _check_dtype(dtype):
+    """float64 needs JAX's 64-bit mode: refuse rather than let JAX round to float32."""
+    if np.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
+        raise TypeError(f"dtype={np.dtype(dtype).name} needs jax.config.update("
+                        "'jax_enable_x64', True); JAX would silently make float32")
+
+
+def _from_source(source, sharding):
+    """The jax.Array of an initializers._BlockSource, whole or shard by shard."""
+    _check_dtype(source.dtype)
+    if sharding is None:
+        return jax.device_put(source.make())
+    sharding = _concrete(sharding)
+    if source.blockwise:
+        # each shard alone: index is a tuple of step-1 slices, fastki's block=
+        def shard(index):
+            return source.make(block=tuple(index))
+    else:
+        whole = source.make()
+
+        def shard(index):
+            return whole[tuple(index)]
+    return jax.make_array_from_callback(source.shape, sharding, shard)
+
+
+def initialize(initializer, shape, dtype=None, sharding=None):
+    """``initializer(shape, dtype)`` as a ``jax.Array``.
+
+    ``initializer``: anything ``fastki.initializers.get`` accepts (an instance, a class, a
+    name such as ``"glorot_uniform"``, a config dict, a NumPy array).  ``dtype=None`` is
+    Keras' floatx when Keras is loaded, else float32.  ``sharding``: a
+    ``jax.sharding.Sharding`` (or a ``keras.distribution.TensorLayout``); each addressable
+    shard is then made alone from its block, except for Orthogonal, STFT, an array
+    Constant and callables fastki does not know, which are made whole once and sliced.
+    A SeedGenerator seed is advanced once per call, as by ``initializer(shape)``.
+    """
+    init = _fi.get(initializer)
+    if init is None:
+        raise ValueError("initializer must not be None")
+    return _from_source(_fi._block_source(init, shape, dtype), sharding)
+
+
+def _fill_source(fn, shape, dtype, kwargs):
+    """A _BlockSource for one of fastki's functional fills (validated by a call on the
+    empty block, which makes no values)."""
+    shape = _api._shape_arg(shape)
+    dt = _api._dtype_arg(dtype)[0]
+
+    def make(block=None):
+        return fn(shape, **kwargs, dtype=dt.name, block=block)
+
+    if shape:  # an empty block makes no values but checks every argument
+        make(block=(slice(0, 0),) * len(shape))
+    return _fi._BlockSource(make, shape, dt, True)
+
+
+def _fixed_seed(seed):
+    """The functional fills' seed=None is fresh OS entropy per call: drawn once here, so
+    that every shard of one call shares it."""
+    if seed is None:
+        return int.from_bytes(np.random.SeedSequence().generate_state(2, np.uint32)
+                              .tobytes(), "little")
+    return seed
+
+
+def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32",
+            sharding=None):
+    """:func:`fastki.uniform` as a ``jax.Array`` (same values), optionally sharded."""
+    kwargs = dict(minval=minval, maxval=maxval, seed=_fixed_seed(seed), stream=stream)
+    return _from_source(_fill_source(_api.uniform, shape, dtype, kwargs), sharding)
+
+
+def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32",
+           sharding=None):
+    """:func:`fastki.normal` as a ``jax.Array`` (same values), optionally sharded."""
+    kwargs = dict(mean=mean, stddev=stddev, seed=_fixed_seed(seed), stream=stream)
+    return _from_source(_fill_source(_api.normal, shape, dtype, kwargs), sharding)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None,
+                     stream=0, dtype="float32", sharding=None):
+    """:func:`fastki.truncated_normal` as a ``jax.Array`` (same values), optionally sharded."""
+    kwargs = dict(mean=mean, stddev=stddev, lower=lower, upper=upper,
+                  seed=_fixed_seed(seed), stream=stream)
+    return _from_source(_fill_source(_api.truncated_normal, shape, dtype, kwargs), sharding)
+
+
+from . import initializers  # noqa: E402  (jax.nn.initializers-style factories)
