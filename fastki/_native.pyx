@@ -416,3 +416,83 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed
             return result
     return _api._truncated_normal(shape, mean, stddev, lower=lower, upper=upper, seed=seed,
                                   stream=stream, dtype=dtype, out=out, block=block)
+
+
+# --------------------------------------------------------------------------- threads
+# What the kernel decides about threads (src_c/dispatch.c, "threads"): the split settings read
+# from the environment, the sharing rule for fills in flight, and what the calling thread's
+# last fill did. Used by tests and `python -m fastki bench --busy`; none changes a value.
+from libc.stdint cimport int64_t
+
+cdef extern from "fastki.h" nogil:
+    ctypedef struct fastki_thread_config:
+        int schedule
+        uint64_t chunk_groups
+        int streaming
+        int share
+        int invalid
+    ctypedef struct fastki_fill_report:
+        int threads
+        int want
+        int budget
+        int shared
+        int64_t fills
+        int64_t others
+        int schedule
+        uint64_t pieces
+    const fastki_thread_config *fastki_thread_settings()
+    int fastki_share_threads(int want, int budget, int64_t fills, int64_t others)
+    void fastki_last_fill(fastki_fill_report *out)
+    void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
+    void fastki_debug_occupy(int64_t fills, int64_t extra)
+
+SCHEDULES = ("static", "dynamic", "guided")
+_THREAD_ENV = (("FASTKI_SCHEDULE", "static, dynamic, guided"),
+               ("FASTKI_CHUNK_GROUPS", "an integer from 1 to 16777216"),
+               ("FASTKI_STREAMING", "auto, on, off"),
+               ("FASTKI_SHARE_THREADS", "1, 0"))
+
+
+def thread_settings():
+    """The split settings in force: schedule, chunk_groups, streaming, share_threads."""
+    cdef const fastki_thread_config *c = fastki_thread_settings()
+    return {"schedule": SCHEDULES[c.schedule], "chunk_groups": c.chunk_groups,
+            "streaming": ("auto", "off", "on")[c.streaming + 1], "share_threads": bool(c.share)}
+
+
+def share_threads(int want, int budget, int64_t fills, int64_t others):
+    """The sharing rule (src_c/fastki.h, fastki_share_threads) for the given state."""
+    return fastki_share_threads(want, budget, fills, others)
+
+
+def last_fill():
+    """What this thread's last kernel fill of at least one element did."""
+    cdef fastki_fill_report r
+    fastki_last_fill(&r)
+    return {"threads": r.threads, "want": r.want, "budget": r.budget, "shared": bool(r.shared),
+            "fills": r.fills, "others": r.others, "schedule": SCHEDULES[r.schedule],
+            "pieces": r.pieces}
+
+
+def threads_in_flight():
+    """(multi-threaded fills in flight in this process, extra threads they hold)."""
+    cdef int64_t fills, extra
+    fastki_threads_in_flight(&fills, &extra)
+    return fills, extra
+
+
+def _debug_occupy(int64_t fills, int64_t extra):
+    """Tests only: count pretend fills holding extra threads in; negative values take them out."""
+    fastki_debug_occupy(fills, extra)
+
+
+def _check_thread_env():
+    """A ValueError naming the first FASTKI_* thread variable the kernel ignored as invalid."""
+    import os
+    cdef int invalid = fastki_thread_settings().invalid, bit
+    for bit, (name, allowed) in enumerate(_THREAD_ENV):
+        if invalid & (1 << bit):
+            raise ValueError(f"{name}={os.environ.get(name, '')!r} is not one of {allowed}")
+
+
+_check_thread_env()

@@ -21,8 +21,11 @@ part of a model a process holds.  docs/torch.md has the details.
 ``import fastki`` does not import torch; ``import fastki.torch`` does.
 """
 import hashlib
+import itertools
 import math
 import numbers
+import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from fractions import Fraction
@@ -66,20 +69,89 @@ _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 # --------------------------------------------------------------------------- tensors
 
 
-def _check_tensor(tensor):
-    """Refuse what fastki cannot fill in place: checked before anything is written."""
+def _dtensor_module(tensor):
+    """torch.distributed.tensor when tensor is a DTensor, else None.  (A DTensor exists only
+    once that module is imported, so fastki.torch never imports it itself.)"""
+    module = sys.modules.get("torch.distributed.tensor")
+    if module is not None and isinstance(tensor, module.DTensor):
+        return module
+    return None
+
+
+class _Part(NamedTuple):
+    """The memory a fill writes, and where it lies in the (global) tensor: local is the
+    tensor itself, or a DTensor's local shard; offset is the global index of local's
+    first element along each dimension."""
+    local: torch.Tensor
+    shape: tuple
+    offset: tuple
+
+    def block(self, ranges):
+        """The global block (a tuple of slices for fastki's block=) of local's elements
+        ranges ((start, stop) per dimension, local indices); None for the whole tensor."""
+        if all(o == 0 for o in self.offset) and \
+                all(a == 0 and b == n for (a, b), n in zip(ranges, self.shape)):
+            return None
+        return tuple(slice(o + a, o + b) for o, (a, b) in zip(self.offset, ranges))
+
+    def whole(self):
+        return tuple((0, n) for n in self.local.shape)
+
+
+def _part(tensor):
+    """The _Part a fill of tensor writes.  A DTensor's rank writes its local shard only,
+    with that shard's block of the global tensor (docs/algorithm.md: any block equals that
+    block of the whole), so the shards together hold the single-process values."""
+    dt = _dtensor_module(tensor)
+    if dt is None:
+        return _Part(tensor, tuple(tensor.shape), (0,) * tensor.dim())
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+    from torch.distributed.tensor.placement_types import Partial, Replicate, Shard
+    for placement in tensor.placements:
+        if isinstance(placement, Partial):
+            raise ValueError(f"tensor: a DTensor with a Partial placement ({placement}) "
+                             f"holds summands, not values: redistribute it to Shard or "
+                             f"Replicate before filling")
+        # _StridedShard (FSDP2 over a tensor-parallel shard of the same dimension) is a
+        # Shard subclass whose rows are interleaved, not one block
+        if type(placement) not in (Shard, Replicate):
+            raise ValueError(f"tensor: DTensor placement {placement} is not supported "
+                             f"(Shard(dim) and Replicate are): its local shard is not one "
+                             f"block of the global tensor")
+    with torch.no_grad():
+        local = tensor.to_local()
+    shape = tuple(tensor.shape)
+    local_shape, offset = compute_local_shape_and_global_offset(
+        shape, tensor.device_mesh, tensor.placements)
+    if tuple(local.shape) != tuple(local_shape):
+        raise ValueError(f"tensor: the DTensor's local shard has shape {tuple(local.shape)}, "
+                         f"but its placements {tensor.placements} give {tuple(local_shape)}")
+    return _Part(local, shape, tuple(offset))
+
+
+def _check_tensor(tensor, allow_meta=False):
+    """Refuse what fastki cannot fill: checked before anything is written.  Returns the
+    _Part to write."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
     if isinstance(tensor, torch.nn.parameter.UninitializedTensorMixin):
         raise ValueError("tensor is an uninitialized parameter of a lazy module: run a "
                          "forward pass (or materialize it) first")
-    if tensor.device.type != "cpu":
-        raise ValueError(f"tensor must be on the CPU, got a tensor on device '{tensor.device}'")
-    if tensor.layout != torch.strided:
-        raise ValueError(f"tensor must be dense (torch.strided), got layout {tensor.layout}")
-    if tensor.dtype not in _FLOAT_DTYPES:
+    part = _part(tensor)
+    local = part.local
+    if local.device.type == "meta" and not allow_meta:
+        raise ValueError("tensor is on the meta device and has no memory to fill: "
+                         "materialize it first (init_module(model, seed, device=...) does)")
+    if local.layout != torch.strided:
+        raise ValueError(f"tensor must be dense (torch.strided), got layout {local.layout}")
+    if local.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"tensor must have dtype float32, float64, float16 or bfloat16, "
-                        f"got {tensor.dtype}")
+                        f"got {local.dtype}")
+    if local.is_inference() and not torch.is_inference_mode_enabled():
+        # an in-place op on an empty view raises torch's own RuntimeError, writing nothing
+        local.as_strided((0,), (1,)).zero_()
+        raise RuntimeError("Inplace update to inference tensor outside InferenceMode")
+    return part
 
 
 def _shared_array(tensor):
@@ -96,27 +168,74 @@ def _shared_array(tensor):
     return array if flags.c_contiguous and flags.writeable and flags.aligned else None
 
 
+# Tensors off the CPU are filled from CPU values made in chunks of at most this many bytes
+# (in pinned memory for CUDA) and copied in; _STAGE_ALL sends CPU tensors the same way
+# (the tests use it to run this path, with tiny chunks, on a machine without a GPU).
+_STAGING_BYTES = 64 << 20
+_STAGE_ALL = False
+
+
+def _chunks(shape, limit):
+    """Blocks ((start, stop) per dimension) covering shape in C order, each of at most
+    limit elements (at least one): whole trailing dimensions, a run of the first
+    dimension that does not fit whole, single indices before it."""
+    if not shape:
+        yield ()
+        return
+    suffix = [1] * (len(shape) + 1)
+    for i in reversed(range(len(shape))):
+        suffix[i] = suffix[i + 1] * shape[i]
+    d = next(i for i in range(len(shape)) if suffix[i + 1] <= limit)
+    step = max(1, limit // suffix[d + 1])
+    tail = tuple((0, n) for n in shape[d + 1:])
+    for outer in itertools.product(*(range(n) for n in shape[:d])):
+        head = tuple((i, i + 1) for i in outer)
+        for start in range(0, shape[d], step):
+            yield head + ((start, min(shape[d], start + step)),) + tail
+
+
 def _fill(tensor, generate):
-    """Fill tensor in place with generate(out), a fastki fill of the NumPy array out (of
-    the tensor's logical shape) -- in the tensor's memory when it can be shared, else in a
-    contiguous temporary copied in."""
+    """Fill tensor in place with generate(shape, block, out), a fastki fill of the NumPy
+    array out with the block (fastki's block=, None for all) of the values of a tensor of
+    the given (global) shape: in the tensor's memory when it can be shared, else in a
+    contiguous CPU temporary copied in, in bounded chunks off the CPU."""
     if tensor.dtype == torch.bfloat16 and _BFLOAT16 is None:
         # fastki's own bfloat16 needs it too: its values are clamped and rounded in NumPy
         raise TypeError("tensor: random fills of bfloat16 tensors need the ml_dtypes package "
                         "(pip install ml_dtypes)")
-    if tensor.numel() == 0:
+    part = _part(tensor)
+    local = part.local
+    if local.numel() == 0:
         return tensor
     with torch.no_grad():
-        array = _shared_array(tensor)
+        if local.device.type != "cpu" or _STAGE_ALL:
+            _fill_staged(part, generate)
+            return tensor
+        array = _shared_array(local)
         if array is not None:
-            generate(array)
+            generate(part.shape, part.block(part.whole()), array)
             # writes through NumPy bypass the version counter that autograd checks
-            torch.autograd.graph.increment_version(tensor)
+            torch.autograd.graph.increment_version(local)
         else:
-            staging = torch.empty(tuple(tensor.shape), dtype=tensor.dtype)
-            generate(_shared_array(staging))
-            tensor.copy_(staging)
+            staging = torch.empty(tuple(local.shape), dtype=local.dtype)
+            generate(part.shape, part.block(part.whole()), _shared_array(staging))
+            local.copy_(staging)
     return tensor
+
+
+def _fill_staged(part, generate):
+    """The chunked path: each chunk of the local tensor made on the CPU, in one reused
+    buffer, and copied in.  Values by global index: the same bytes as a CPU fill."""
+    local = part.local
+    limit = max(1, _STAGING_BYTES // local.element_size())
+    pinned = local.device.type == "cuda" and torch.cuda.is_available()
+    buffer = torch.empty(min(limit, local.numel()), dtype=local.dtype, pin_memory=pinned)
+    for ranges in _chunks(tuple(local.shape), limit):
+        shape = tuple(b - a for a, b in ranges)
+        staging = buffer[:math.prod(shape)].view(shape)
+        generate(part.shape, part.block(ranges), _shared_array(staging))
+        # a synchronous copy: the buffer is free again when it returns
+        local[tuple(slice(a, b) for a, b in ranges)].copy_(staging)
 
 
 def _prefixed_errors(call, fn):
@@ -137,16 +256,32 @@ def _seed_stream(seed, stream):
     return _api._seed_arg(seed), _api._int_arg(stream, "stream", 0, 1 << 64)
 
 
+def _scalar(value):
+    """value with what torch.nn.init also takes for a number turned into one: a bool
+    (True is 1), a 0-d real tensor (its item())."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    return value
+
+
+def _finite(value, name):
+    """A finite real number (bool and 0-d tensors accepted, as by torch), as a float."""
+    return _api._finite_arg(_scalar(value), name)
+
+
 def _real(value, name):
     """A real number (NaN and infinities included), as a float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    value = _scalar(value)
+    if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
                         f"({_api._show(value)})")
     return float(value)
 
 
 def _std_arg(std):
-    s = _api._finite_arg(std, "std")
+    s = _finite(std, "std")
     if s < 0:
         raise ValueError(f"std must be non-negative, got {s!r}")
     return s
@@ -252,14 +387,14 @@ def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=0):
     contiguous temporary.
     """
     _check_tensor(tensor)
-    lo, hi = _api._finite_arg(a, "a"), _api._finite_arg(b, "b")
+    lo, hi = _finite(a, "a"), _finite(b, "b")
     if lo > hi:
         raise ValueError(f"a must not exceed b, got a={lo!r} > b={hi!r}")
     seed, stream = _seed_stream(seed, stream)
 
-    def generate(out):
+    def generate(shape, block, out):
         _prefixed_errors("uniform_", lambda: _api.uniform(
-            out.shape, lo, hi, seed=seed, stream=stream, dtype=out.dtype, out=out))
+            shape, lo, hi, seed=seed, stream=stream, dtype=out.dtype, out=out, block=block))
 
     return _fill(tensor, generate)
 
@@ -268,10 +403,10 @@ def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=0):
     """Fill tensor with normal values: ``fastki.normal(shape, mean, std, ...)``.
     Non-contiguous tensors are filled through a contiguous temporary."""
     _check_tensor(tensor)
-    m, s = _api._finite_arg(mean, "mean"), _std_arg(std)
+    m, s = _finite(mean, "mean"), _std_arg(std)
     seed, stream = _seed_stream(seed, stream)
-    return _fill(tensor, lambda out: _prefixed_errors("normal_", lambda: _api.normal(
-        out.shape, m, s, seed=seed, stream=stream, dtype=out.dtype, out=out)))
+    return _fill(tensor, lambda shape, block, out: _prefixed_errors("normal_", lambda: _api.normal(
+        shape, m, s, seed=seed, stream=stream, dtype=out.dtype, out=out, block=block)))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0):
@@ -288,8 +423,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
     interval holding no finite value of the dtype, is a ValueError.  Non-contiguous tensors
     are filled through a contiguous temporary.
     """
-    _check_tensor(tensor)
-    m, s = _api._finite_arg(mean, "mean"), _std_arg(std)
+    part = _check_tensor(tensor)
+    m, s = _finite(mean, "mean"), _std_arg(std)
     lo, hi = _real(a, "a"), _real(b, "b")
     if math.isnan(lo) or math.isnan(hi):
         raise ValueError(f"a and b must not be NaN, got a={lo!r}, b={hi!r}")
@@ -306,15 +441,15 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
     if first == last or scale == 0:
         value = first if first == last else min(max(_nearest(m, dtype), first), last)
         with torch.no_grad():
-            tensor.fill_(value)
+            part.local.fill_(value)
         return tensor
     lower, upper = _stddev_units(first, last, loc, scale, dtype)
     if not lower < upper:
         raise ValueError(f"[a, b] = [{lo!r}, {hi!r}] is too narrow for std={s!r} in {dtype}")
-    return _fill(tensor, lambda out: _prefixed_errors(
+    return _fill(tensor, lambda shape, block, out: _prefixed_errors(
         f"trunc_normal_ with a={lo!r}, b={hi!r}", lambda: _api.truncated_normal(
-            out.shape, m, s, lower=lower, upper=upper, seed=seed, stream=stream,
-            dtype=out.dtype, out=out)))
+            shape, m, s, lower=lower, upper=upper, seed=seed, stream=stream,
+            dtype=out.dtype, out=out, block=block)))
 
 
 def _stddev_units(first, last, loc, scale, dtype):
@@ -363,10 +498,9 @@ def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=0):
     """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)), PyTorch's
     fans ((out, in, *kernel) layout; fewer than 2 dimensions is an error)."""
     _check_tensor(tensor)
-    fan_in, fan_out = _fans(tensor)
+    std = _xavier_std(tensor, gain)
     if tensor.numel() == 0:
         return tensor
-    std = _api._finite_arg(gain, "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std  # the same float operations as torch: the same bound
     return uniform_(tensor, -bound, bound, seed=seed, stream=stream)
 
@@ -374,11 +508,18 @@ def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=0):
 def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=0):
     """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     _check_tensor(tensor)
-    fan_in, fan_out = _fans(tensor)
+    std = _xavier_std(tensor, gain)
     if tensor.numel() == 0:
         return tensor
-    std = _api._finite_arg(gain, "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
     return normal_(tensor, 0.0, std, seed=seed, stream=stream)
+
+
+def _xavier_std(tensor, gain):
+    """gain * sqrt(2 / (fan_in + fan_out)) with torch's float operations; fans of 0 and 0
+    (a 0x0 tensor) divide by zero, as in torch."""
+    fan_in, fan_out = _fans(tensor)
+    g = _finite(gain, "gain")
+    return g * math.sqrt(2.0 / float(fan_in + fan_out))
 
 
 def _kaiming_std(tensor, a, mode, nonlinearity):
@@ -420,10 +561,10 @@ def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
     by gain in float64 and rounded once to the tensor's dtype by copy_.  Its bits are those
     of the machine's LAPACK: reproducible on one installation, possibly not across them.
     """
-    _check_tensor(tensor)
+    part = _check_tensor(tensor)
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    g = _api._finite_arg(gain, "gain")
+    g = _finite(gain, "gain")
     seed, stream = _seed_stream(seed, stream)
     if tensor.numel() == 0:
         return tensor
@@ -433,9 +574,11 @@ def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
     q = _orthonormal(matrix.T if rows < cols else matrix)
     if rows < cols:
         q = q.T
-    values = torch.from_numpy(np.ascontiguousarray(g * q)).reshape(tuple(tensor.shape))
+    values = torch.from_numpy(np.ascontiguousarray(g * q)).reshape(part.shape)
+    # a DTensor's rank made the whole matrix above (QR needs all of it) and keeps its block
+    block = tuple(slice(o, o + n) for o, n in zip(part.offset, part.local.shape))
     with torch.no_grad():
-        tensor.copy_(values)
+        part.local.copy_(values[block])
     return tensor
 
 
@@ -455,10 +598,10 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=0):
     ``fastki.random_raw(2, seed, stream, offset=2**63 + 2 * (j * rows + i))`` (first word
     high), ties broken by row: deterministic from (seed, stream) like the values.
     """
-    _check_tensor(tensor)
+    part = _check_tensor(tensor)
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    fraction = _api._finite_arg(sparsity, "sparsity")
+    fraction = _finite(sparsity, "sparsity")
     if not 0 <= fraction <= 1:
         raise ValueError(f"sparsity must be in [0, 1], got {fraction!r}")
     s = _std_arg(std)
@@ -468,15 +611,28 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=0):
     num_zeros = math.ceil(fraction * rows)
     if num_zeros == 0 or cols == 0:
         return tensor
+    # the local block's columns (all of them, on one process); a column's pattern needs
+    # the keys of all its rows, which are made here for the columns this block holds
+    (r0, c0), (local_rows, local_cols) = part.offset, part.local.shape
     per_chunk = max(1, _SPARSE_CHUNK // rows)
     with torch.no_grad():
-        for j0 in range(0, cols, per_chunk):
-            j1 = min(cols, j0 + per_chunk)
+        for j0 in range(c0, c0 + local_cols, per_chunk):
+            j1 = min(c0 + local_cols, j0 + per_chunk)
             zero_rows = _rows_to_zero(rows, j0, j1, num_zeros, seed, stream)
             zero_cols = np.broadcast_to(np.arange(j0, j1), zero_rows.shape)
-            tensor[torch.from_numpy(zero_rows.ravel()),
-                   torch.from_numpy(np.ascontiguousarray(zero_cols).ravel())] = 0
+            _set_points(part, (zero_rows.ravel(), np.ascontiguousarray(zero_cols).ravel()), 0)
     return tensor
+
+
+def _set_points(part, index, value):
+    """Set the elements at the global indices index (one integer array per dimension) that
+    lie in part's local block to value."""
+    inside = np.ones(len(index[0]), dtype=bool)
+    for idx, o, n in zip(index, part.offset, part.local.shape):
+        inside &= (idx >= o) & (idx < o + n)
+    local_index = tuple(torch.from_numpy(np.ascontiguousarray(idx[inside] - o)).to(
+        part.local.device) for idx, o in zip(index, part.offset))
+    part.local[local_index] = value
 
 
 def _rows_to_zero(rows, j0, j1, num_zeros, seed, stream):
@@ -492,12 +648,13 @@ def _rows_to_zero(rows, j0, j1, num_zeros, seed, stream):
 
 def constant_(tensor, val):
     """Fill tensor with val (rounded to the tensor's dtype by torch)."""
-    _check_tensor(tensor)
+    part = _check_tensor(tensor)
     v = _real(val, "val")
     if math.isfinite(v) and math.isinf(_nearest(v, tensor.dtype)):
         raise ValueError(f"val={v!r} is out of range for {tensor.dtype}")
     with torch.no_grad():
-        return tensor.fill_(v)
+        part.local.fill_(v)
+    return tensor
 
 
 def ones_(tensor):
@@ -512,32 +669,33 @@ def zeros_(tensor):
 
 def eye_(tensor):
     """Fill a 2-D tensor with the identity matrix (rectangular allowed)."""
-    _check_tensor(tensor)
+    part = _check_tensor(tensor)
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    diagonal = np.arange(min(tensor.shape))
     with torch.no_grad():
-        tensor.zero_()
-        tensor.diagonal().fill_(1)
+        part.local.zero_()
+        _set_points(part, (diagonal, diagonal), 1)
     return tensor
 
 
 def dirac_(tensor, groups=1):
     """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta: in each of groups
     groups, output channel d passes input channel d through at the kernel's centre."""
-    _check_tensor(tensor)
+    part = _check_tensor(tensor)
     if tensor.ndimension() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     groups = _api._int_arg(groups, "groups", 1, 1 << 63)
     if tensor.size(0) % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     per_group = tensor.size(0) // groups
-    channels = torch.arange(min(per_group, tensor.size(1)))
-    outputs = (torch.arange(groups)[:, None] * per_group + channels).ravel()
-    inputs = channels.repeat(groups)
-    centre = tuple(size // 2 for size in tensor.shape[2:])
+    channels = np.arange(min(per_group, tensor.size(1)))
+    outputs = (np.arange(groups)[:, None] * per_group + channels).ravel()
+    inputs = np.tile(channels, groups)
+    centre = tuple(np.full(len(outputs), size // 2) for size in tensor.shape[2:])
     with torch.no_grad():
-        tensor.zero_()
-        tensor[(outputs, inputs) + centre] = 1
+        part.local.zero_()
+        _set_points(part, (outputs, inputs) + centre, 1)
     return tensor
 
 
@@ -679,50 +837,132 @@ def _user_rule(rules, cls):
 
 
 class _Step(NamedTuple):
+    """One action of init_module's plan: fill one parameter by a rule (fill set), or run a
+    module's own init code (own set: "reset" or "hf") with torch.nn.init drawing from
+    fastki."""
     qualname: str
     module: object
-    name: str
-    param: object
-    fill: Callable
+    name: str = None
+    param: object = None
+    fill: Callable = None
+    own: str = None
 
 
-def _plan(module, prefix, rules):
-    """One step per distinct parameter, in named_parameters() order, its fill chosen: the
-    whole plan is made, and every parameter a built-in fill will write checked, before
-    anything is written."""
-    steps, seen, overrides = [], set(), {}
-    for module_name, mod in module.named_modules():
+def _post_order(module, name="", seen=None):
+    """(qualified name, module) for module and every submodule once, children before
+    their parent (the order in which a model's constructors initialize them)."""
+    seen = set() if seen is None else seen
+    if id(module) in seen:
+        return
+    seen.add(id(module))
+    for child_name, child in module.named_children():
+        yield from _post_order(child, f"{name}.{child_name}" if name else child_name, seen)
+    yield name, module
+
+
+def _hf_model_type():
+    """transformers' PreTrainedModel when transformers' models are imported, else None
+    (a model of that type can only exist then)."""
+    modeling = sys.modules.get("transformers.modeling_utils")
+    return getattr(modeling, "PreTrainedModel", None)
+
+
+def _own_reset(cls):
+    """The name of the method by which a module of type cls initializes itself, or None."""
+    for method in ("reset_parameters", "_reset_parameters"):
+        if callable(getattr(cls, method, None)):
+            return method
+    return None
+
+
+def _plan(module, prefix, rules, allow_meta=False):
+    """The actions of init_module in post-order, every parameter checked and every rule
+    chosen before anything is written.
+
+    Parameters of a Hugging Face model (a transformers PreTrainedModel and everything in
+    it) are initialized by its own initialize_weights(); a module of a type with a user
+    rule by that rule; of a type in the built-in table by the table; any other module
+    with a reset_parameters() (or _reset_parameters()) of its own by calling it.  The
+    own-init actions run with torch.nn.init drawing from fastki (see _OwnInit)."""
+    first = {}  # id(param) -> its first qualified name: a tied parameter is drawn from it
+    for name, param in module.named_parameters(prefix=prefix.rstrip(".")):
+        first.setdefault(id(param), name)
+    hf_type = _hf_model_type()
+    hf_root = {}  # module name -> the name of the outermost Hugging Face model holding it
+    if hf_type is not None:
+        for name, mod in module.named_modules():
+            if isinstance(mod, hf_type) and name not in hf_root:
+                for sub_name, _ in mod.named_modules(prefix=name):
+                    hf_root.setdefault(sub_name, name)
+    steps, deferred, checked = [], {}, set()
+
+    def check(param, qualname):
+        if id(param) not in checked:
+            checked.add(id(param))
+            _check_param(param, qualname, allow_meta)
+
+    for module_name, mod in _post_order(module):
         cls = type(mod)
         user = _user_rule(rules, cls)
-        builtin, why = (None, None) if user is not None else _builtin_rule(cls)
-        if builtin is not None and builtin.overrides is not None:
-            for param, fill in builtin.overrides(mod):
-                overrides.setdefault(id(param), fill)  # the outermost module's rule wins
+        own_params = []
         for name, param in mod.named_parameters(recurse=False):
-            if id(param) in seen:  # tied: initialized once, under its first name
-                continue
-            seen.add(id(param))
             qualname = prefix + (f"{module_name}.{name}" if module_name else name)
+            if first.get(id(param)) != qualname:  # tied: initialized under its first name
+                continue
             if isinstance(param, torch.nn.parameter.UninitializedTensorMixin):
-                _check_param(param, qualname)  # a lazy module's: refused, whatever the rule
-            fill = user if user is not None else overrides.get(id(param))
-            if fill is None and builtin is not None:
+                check(param, qualname)  # a lazy module's: refused, whatever the rule
+            own_params.append((name, param, qualname))
+        root = hf_root.get(module_name)
+        if user is not None:
+            action = [_Step(q, mod, n, p, user) for n, p, q in own_params]
+            if root is not None:  # after the Hugging Face model's own init
+                deferred.setdefault(root, []).extend(action)
+            else:
+                steps.extend(action)
+            continue
+        for _, param, qualname in own_params:
+            check(param, qualname)
+        if root is not None:
+            if root == module_name:
+                if not callable(getattr(mod, "initialize_weights", None)):
+                    raise TypeError(f"init_module: {cls.__qualname__} ({module_name!r}) has "
+                                    f"no initialize_weights(): transformers 5 is needed")
+                steps.append(_Step(prefix + module_name, mod, own="hf"))
+                steps.extend(deferred.pop(root, ()))
+            continue
+        builtin, why = _builtin_rule(cls)
+        if builtin is not None:
+            for name, param, qualname in own_params:
                 fill = builtin.fills.get(name) or builtin.fills.get("*")
                 if fill is None:
-                    why = f"PyTorch's {cls.__name__} has no parameter {name!r}"
-            if fill is None:
-                raise TypeError(
-                    f"init_module: no rule for {cls.__module__}.{cls.__qualname__} (parameter "
-                    f"{qualname!r}): {why}; pass rules={{{cls.__name__}: fn}}")
-            if user is None:
-                _check_param(param, qualname)
-            steps.append(_Step(qualname, mod, name, param, fill))
+                    raise TypeError(
+                        f"init_module: no rule for {cls.__module__}.{cls.__qualname__} "
+                        f"(parameter {qualname!r}): PyTorch's {cls.__name__} has no parameter "
+                        f"{name!r}; pass rules={{{cls.__name__}: fn}}")
+                steps.append(_Step(qualname, mod, name, param, fill))
+            if builtin.overrides is not None:  # after its submodules, as in PyTorch
+                for param, fill in builtin.overrides(mod):
+                    qualname = first[id(param)]
+                    owner_name, _, name = qualname[len(prefix):].rpartition(".")
+                    owner = module.get_submodule(owner_name)
+                    if _user_rule(rules, type(owner)) is None:  # user rules win
+                        steps.append(_Step(qualname, owner, name, param, fill))
+            continue
+        if _own_reset(cls) is not None:
+            steps.append(_Step(prefix + module_name, mod, own="reset"))
+            continue
+        if own_params:
+            qualname = own_params[0][2]
+            raise TypeError(
+                f"init_module: no rule for {cls.__module__}.{cls.__qualname__} (parameter "
+                f"{qualname!r}): {why} and it has no reset_parameters(); pass "
+                f"rules={{{cls.__name__}: fn}}")
     return steps
 
 
-def _check_param(param, qualname):
+def _check_param(param, qualname, allow_meta=False):
     try:
-        _check_tensor(param)
+        _check_tensor(param, allow_meta=allow_meta)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"init_module: parameter {qualname!r}: {exc}") from None
 
@@ -740,24 +980,165 @@ def _rules_arg(rules):
     return dict(rules)
 
 
-def init_module(module, seed, *, prefix="", rules=None):
-    """Re-initialize every parameter of module as its layer type does by default in
-    PyTorch 2.13, on fastki's generators; reset BatchNorm/InstanceNorm running statistics.
+# --------------------------------------------------------------------------- own init code
+
+# torch.nn.init's functions as torch defines them: what a model's own init code calls,
+# directly or through modules that imported them by name (torch.nn.modules.*), or through
+# transformers.initialization, which keeps them in its own table TORCH_INIT_FUNCTIONS.
+_INIT_NAMES = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+               "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+               "kaiming_normal_", "orthogonal_", "sparse_")
+_RANDOM_NAMES = frozenset(("uniform_", "normal_", "trunc_normal_", "xavier_uniform_",
+                           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                           "orthogonal_", "sparse_"))
+_TORCH_INIT = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES}
+_OWN_INIT_LOCK = threading.RLock()
+
+
+class _OwnInit:
+    """While active, every torch.nn.init-style call made by this thread on a parameter (or
+    buffer) of the model draws from fastki with init_module's seed and the stream of the
+    parameter's first qualified name; other threads' calls, and calls on tensors that are
+    not the model's, go to torch's own functions unchanged -- except random fills on a
+    view, copy or temporary of the model's init code, which fastki cannot name: those are
+    a ValueError."""
+
+    def __init__(self, module, prefix, seed):
+        self.seed = seed
+        self.thread = threading.get_ident()
+        self.streams = {}
+        for name, tensor in module.named_parameters(prefix=prefix.rstrip(".")):
+            self.streams.setdefault(id(tensor), (name, param_stream(name)))
+        for name, tensor in module.named_buffers(prefix=prefix.rstrip(".")):
+            self.streams.setdefault(id(tensor), (name, param_stream(name)))
+        self.targets = {"torch.nn.init"}
+        self.targets.update(n for n in sys.modules if n.startswith("torch.nn.modules."))
+        for mod in module.modules():  # the model's own code, wherever it is defined
+            self.targets.update(c.__module__ for c in type(mod).__mro__)
+        self.saved = []
+
+    def replacement(self, name):
+        ours, original = globals()[name], _TORCH_INIT[name]
+        random = name in _RANDOM_NAMES
+
+        def fill(tensor, *args, generator=None, **kwargs):
+            if generator is not None:
+                kwargs["generator"] = generator
+            if threading.get_ident() != self.thread:
+                return original(tensor, *args, **kwargs)
+            kwargs.pop("generator", None)  # fastki draws from (seed, stream) instead
+            known = self.streams.get(id(tensor))
+            if random:
+                if known is None:
+                    raise ValueError(
+                        f"init_module: the model's own init code called {name} on a tensor "
+                        f"that is not one of its parameters or buffers (a view, a copy or a "
+                        f"temporary): fastki cannot tell which stream to draw it from")
+                return ours(tensor, *args, seed=self.seed, stream=known[1], **kwargs)
+            if isinstance(tensor, torch.Tensor) and tensor.dtype in _FLOAT_DTYPES:
+                return ours(tensor, *args, **kwargs)
+            return original(tensor, *args, **kwargs)  # integer buffers: torch's constants
+
+        fill.__name__ = fill.__qualname__ = name
+        return fill
+
+    def __enter__(self):
+        _OWN_INIT_LOCK.acquire()
+        try:
+            replacements = {name: self.replacement(name) for name in _INIT_NAMES}
+            originals = {id(f): name for name, f in _TORCH_INIT.items()}
+            for module_name in sorted(self.targets):
+                namespace = getattr(sys.modules.get(module_name), "__dict__", None)
+                if namespace is None:
+                    continue
+                for attr, value in list(namespace.items()):
+                    name = originals.get(id(value))
+                    if name is not None and value is _TORCH_INIT[name]:
+                        self.saved.append((namespace, attr, value))
+                        namespace[attr] = replacements[name]
+            hf = sys.modules.get("transformers.initialization")
+            table = getattr(hf, "TORCH_INIT_FUNCTIONS", None)
+            if isinstance(table, dict):
+                for name, value in list(table.items()):
+                    if name in replacements:
+                        self.saved.append((table, name, value))
+                        table[name] = replacements[name]
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            for namespace, attr, value in reversed(self.saved):
+                namespace[attr] = value
+            self.saved.clear()
+        finally:
+            _OWN_INIT_LOCK.release()
+
+
+def _run_own(step):
+    """Run a module's own init code (inside an active _OwnInit)."""
+    mod = step.module
+    if step.own == "reset":
+        getattr(mod, _own_reset(type(mod)))()
+        return
+    # transformers marks what it has initialized (modules and tensors) and skips it
+    # afterwards: the marks are cleared so that its code runs on everything again
+    for sub in mod.modules():
+        sub.__dict__.pop("_is_hf_initialized", None)
+        for tensor in itertools.chain(sub.parameters(recurse=False), sub.buffers(recurse=False)):
+            if tensor is not None and "_is_hf_initialized" in getattr(tensor, "__dict__", {}):
+                del tensor._is_hf_initialized
+    # fully_shard swaps a module's class for a subclass defined in torch.distributed, which
+    # transformers would take for remote code (is_custom_code) and then skip every module
+    # without parameters of its own (GPT-2's scaled c_proj init lives in one): judge by
+    # the model's own class
+    own_class = next(c for c in type(mod).__mro__ if not c.__module__.startswith("torch."))
+    mod.__dict__["is_custom_code"] = own_class.is_custom_code
+    try:
+        mod.initialize_weights()
+    finally:
+        del mod.__dict__["is_custom_code"]
+
+
+def _on_meta(module):
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        if _part(tensor).local.device.type == "meta":
+            return True
+    return False
+
+
+def init_module(module, seed, *, prefix="", rules=None, device=None):
+    """Re-initialize every parameter of module the way the model initializes itself, each
+    drawn from fastki with ``seed`` and the stream of its qualified name; reset
+    BatchNorm/InstanceNorm running statistics.
+
+    Which code decides each parameter's distribution, first match wins: ``rules={Type:
+    fn}`` for modules of that type (or a subclass); the model's own initialization for a
+    Hugging Face ``transformers`` model (its ``initialize_weights()``, i.e. its
+    ``_init_weights``); PyTorch 2.13's default init, restated, for the layer types of the
+    built-in table; the module's own ``reset_parameters()`` (or ``_reset_parameters()``)
+    for any other.  Own init code runs with every ``torch.nn.init``-style call (torch's
+    functions, and ``transformers.initialization``'s) drawing from fastki.  Modules are
+    visited children first, as their constructors run.
 
     Parameter ``name`` (as named_parameters() spells it) is drawn with ``seed`` and
-    ``stream=param_stream(prefix + name)``.  A process holding one part of a model passes
-    the part's path as prefix, dot included (``init_module(model.decoder, seed,
-    prefix="decoder.")``), and gets the bytes the whole model would have there.  Parameters
-    shared between modules are initialized once, under their first name.  seed=None
-    draws one seed from the OS for the whole call.
+    ``stream=param_stream(prefix + name)``: the values depend neither on construction order
+    nor on which part of the model a process holds, nor on how a DTensor parameter is
+    sharded (each rank fills its own shard).  ``prefix`` is the part's path, dot included
+    (``init_module(model.decoder, seed, prefix="decoder.")``).  Parameters shared between
+    modules are drawn from their first name.  seed=None draws one seed for the whole call.
 
-    ``rules={Type: fn}`` adds or replaces the rule for a module type (and its subclasses):
-    ``fn(module, name, param, *, seed, stream, qualname)`` fills ``module``'s parameter
-    ``name`` (``param``, the module's own, not its submodules') in place, under
-    torch.no_grad(); ``seed`` and ``stream`` are the values to pass to a fastki.torch fill,
-    ``qualname`` is prefix + the qualified name.  A module type with parameters of its own
-    that neither the rules nor the built-in table cover raises TypeError, before anything
-    is written.  Returns module.
+    ``device``: a model (or FSDP2-sharded model) built on the meta device is first
+    materialized with ``module.to_empty(device=device)`` -- each rank allocates its own
+    shards only -- then filled.  Buffers other than running statistics are left as
+    to_empty leaves them (uninitialized) unless the model's own init code sets them.
+
+    ``fn(module, name, param, *, seed, stream, qualname)`` fills ``module``'s own
+    parameter ``name`` in place.  A module with parameters of its own that no rule covers
+    and that has no reset_parameters() raises TypeError, before anything is written.
+    docs/torch.md has the details.  Returns module.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -766,12 +1147,32 @@ def init_module(module, seed, *, prefix="", rules=None):
         raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
     if prefix and not prefix.endswith("."):
         raise ValueError(f"prefix must be empty or end with '.', as in 'decoder.', got {prefix!r}")
-    steps = _plan(module, prefix, _rules_arg(rules))
-    with torch.no_grad():
+    rules = _rules_arg(rules)
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "meta":
+            raise ValueError("device must be where the model is materialized, not 'meta'")
+    steps = _plan(module, prefix, rules, allow_meta=device is not None)
+    if device is not None and _on_meta(module):
+        module.to_empty(device=device)
+        steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters
+    own = any(step.own for step in steps)
+    with torch.no_grad(), (_OwnInit(module, prefix, seed) if own else _nothing()):
         for step in steps:
-            step.fill(step.module, step.name, step.param, seed=seed,
-                      stream=param_stream(step.qualname), qualname=step.qualname)
+            if step.own:
+                _run_own(step)
+            else:
+                step.fill(step.module, step.name, step.param, seed=seed,
+                          stream=param_stream(step.qualname), qualname=step.qualname)
         for mod in module.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._NormBase):
                 mod.reset_running_stats()
     return module
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,8 +1,11 @@
 /* The one place that knows the CPU, picks a SIMD path and decides how many threads a fill
- * uses. Keeps no mutable state: CPU features are read from the compiler runtime on each call.
- * The one exception is the fork marker below, set once in a forked child and never cleared. */
+ * uses. CPU features are read from the compiler runtime on each call. Mutable state, none of
+ * which can change a value: the fork marker below, set once in a forked child and never
+ * cleared; the split settings, read from the environment once; and the count of fills in
+ * flight with the threads they hold (in_flight, "threads" below). */
 #include "fastki.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__)) && defined(__GNUC__)
@@ -23,13 +26,39 @@
  * 2**10..2**17 elements, one vs two threads: uniform float32 breaks even near 4096
  * elements, normal float32 near 2048, truncated normal float32 near 1024. */
 /* Outputs at least this large are written with streaming stores: about the last-level cache
- * of the machines we measured (32 MiB), beyond which the output cannot stay cached anyway. */
+ * of the machines we measured (32 MiB), beyond which the output cannot stay cached anyway.
+ * FASTKI_STREAMING=on/off overrides it (see fastki_thread_settings below). */
 #ifndef FASTKI_STREAM_MIN_BYTES
 #define FASTKI_STREAM_MIN_BYTES (UINT64_C(32) << 20)
 #endif
 
 #ifndef FASTKI_MIN_WORK_PER_THREAD
 #define FASTKI_MIN_WORK_PER_THREAD UINT64_C(8192)
+#endif
+
+/* How a multi-threaded fill hands out its elements (FASTKI_SCHEDULE; docs/benchmarks.md,
+ * "Threads on a busy machine"). The default is dynamic: a thread that loses its core to
+ * another process holds back at most one chunk, where an even static split makes the whole
+ * fill wait for that thread's half. */
+#ifndef FASTKI_SCHEDULE_DEFAULT
+#define FASTKI_SCHEDULE_DEFAULT FASTKI_SCHEDULE_DYNAMIC
+#endif
+
+/* Groups per chunk (FASTKI_CHUNK_GROUPS). 256 groups are 20480 float32 or 8192 float64
+ * elements (80 or 64 KiB), 10-40 us of work on one core: a claim, one atomic operation on a
+ * shared counter, costs well under 1% of that, and one chunk is under 1% of the slice that
+ * fastki/_native.pyx hands to fastki_fill at a time (SLICE_ELEMENTS), so the threads finish
+ * within one chunk of each other. Chosen by this arithmetic, not measured; `python -m fastki
+ * bench --busy --splits` times the alternatives. */
+#ifndef FASTKI_CHUNK_GROUPS
+#define FASTKI_CHUNK_GROUPS 256
+#endif
+#define FASTKI_CHUNK_GROUPS_MAX 16777216 /* 2**24: keeps chunk lengths far from overflow */
+
+/* Whether default fills share the thread budget with the other fills in flight
+ * (FASTKI_SHARE_THREADS; fastki_share_threads below). */
+#ifndef FASTKI_SHARE_THREADS_DEFAULT
+#define FASTKI_SHARE_THREADS_DEFAULT 1
 #endif
 
 typedef void (*fill_range_fn)(const fastki_request *, uint64_t, uint64_t, void *, int);
@@ -189,6 +218,132 @@ int fastki_max_threads(void)
 #endif
 }
 
+/* ------------------------------------------------------------------ threads
+ * Everything below decides how many threads a fill runs on and which thread writes which
+ * elements. None of it can change a value: an element's value depends only on its index
+ * (docs/algorithm.md), and every piece handed to a thread is a whole number of groups in
+ * absolute element index (80 float32 / 32 float64 elements: 320 / 256 bytes, a multiple of
+ * every vector width, so each piece starts at the alignment the whole output has). */
+
+/* Atomic operations on 64-bit counters, relaxed: the counters only steer decisions, and the
+ * elements written inside an OpenMP region are ordered by the region's closing barrier. */
+#if defined(__GNUC__) || defined(__clang__)
+static inline uint64_t load_u64(volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t add_u64(volatile uint64_t *p, uint64_t v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
+}
+static inline int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+    return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+#define FASTKI_TLS __thread
+#elif defined(_MSC_VER)
+#include <intrin.h>
+static __inline uint64_t load_u64(volatile uint64_t *p)
+{
+    return (uint64_t)_InterlockedCompareExchange64((volatile __int64 *)p, 0, 0);
+}
+static __inline uint64_t add_u64(volatile uint64_t *p, uint64_t v)
+{
+    return (uint64_t)_InterlockedExchangeAdd64((volatile __int64 *)p, (__int64)v) + v;
+}
+static __inline int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+    uint64_t seen = (uint64_t)_InterlockedCompareExchange64((volatile __int64 *)p, (__int64)desired,
+                                                            (__int64)*expected);
+    if (seen == *expected) return 1;
+    *expected = seen;
+    return 0;
+}
+#define FASTKI_TLS __declspec(thread)
+#else
+/* Any other compiler: one OpenMP lock for every counter (slower claims, same bytes); without
+ * thread-local storage the fill report is the last one of the process, not of the thread. */
+static uint64_t load_u64(volatile uint64_t *p)
+{
+    uint64_t v;
+#pragma omp critical(fastki_atomic)
+    v = *p;
+    return v;
+}
+static uint64_t add_u64(volatile uint64_t *p, uint64_t v)
+{
+    uint64_t r;
+#pragma omp critical(fastki_atomic)
+    r = *p += v;
+    return r;
+}
+static int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+    int ok;
+#pragma omp critical(fastki_atomic)
+    {
+        ok = *p == *expected;
+        if (ok) *p = desired;
+        else *expected = *p;
+    }
+    return ok;
+}
+#define FASTKI_TLS
+#endif
+
+/* The split settings, read from the environment once: when the library is loaded (GCC,
+ * Clang), else at the first fill (racing first fills compute and store the same values). */
+static fastki_thread_config settings;
+static volatile int settings_ready = 0;
+
+static int parse_choice(const char *value, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) {
+            *out = i;
+            return 1;
+        }
+    return 0;
+}
+
+static void read_settings(void)
+{
+    static const char *const schedules[] = {"static", "dynamic", "guided"};
+    static const char *const streaming[] = {"off", "on", "auto"};
+    static const char *const share[] = {"0", "1"};
+    fastki_thread_config c = {FASTKI_SCHEDULE_DEFAULT, FASTKI_CHUNK_GROUPS, -1,
+                              FASTKI_SHARE_THREADS_DEFAULT, 0};
+    const char *s = getenv("FASTKI_SCHEDULE");
+    if (s && *s && !parse_choice(s, schedules, 3, &c.schedule)) c.invalid |= FASTKI_INVALID_SCHEDULE;
+    s = getenv("FASTKI_CHUNK_GROUPS");
+    if (s && *s) {
+        uint64_t v = 0;
+        const char *p = s;
+        while (*p >= '0' && *p <= '9' && v <= FASTKI_CHUNK_GROUPS_MAX) v = v * 10 + (uint64_t)(*p++ - '0');
+        if (*p || v < 1 || v > FASTKI_CHUNK_GROUPS_MAX)
+            c.invalid |= FASTKI_INVALID_CHUNK_GROUPS;
+        else
+            c.chunk_groups = v;
+    }
+    s = getenv("FASTKI_STREAMING");
+    if (s && *s) {
+        int k;
+        if (parse_choice(s, streaming, 3, &k)) c.streaming = k == 2 ? -1 : k;
+        else c.invalid |= FASTKI_INVALID_STREAMING;
+    }
+    s = getenv("FASTKI_SHARE_THREADS");
+    if (s && *s && !parse_choice(s, share, 2, &c.share)) c.invalid |= FASTKI_INVALID_SHARE_THREADS;
+    settings = c;
+    settings_ready = 1;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void read_settings_at_load(void) { read_settings(); }
+#endif
+
+const fastki_thread_config *fastki_thread_settings(void)
+{
+    if (!settings_ready) read_settings();
+    return &settings;
+}
+
 /* Relative cost of one element, uniform float32 = 1 (measured on the AVX2/AVX-512 paths). */
 static uint64_t element_cost(fastki_dist dist, fastki_dtype dtype)
 {
@@ -199,17 +354,82 @@ static uint64_t element_cost(fastki_dist dist, fastki_dtype dtype)
 int fastki_thread_count(int requested, uint64_t work)
 {
     if (!fastki_openmp_enabled() || in_forked_child()) return 1; /* see the fork marker */
+#ifdef _OPENMP
+    /* Inside someone's OpenMP region, a default fill stays on its thread: that region's team
+     * already holds the cores (and libgomp would give a nested region one thread anyway). */
+    if (requested <= 0 && omp_in_parallel()) return 1;
+#endif
     uint64_t threads = requested > 0 ? (uint64_t)requested : (uint64_t)fastki_max_threads();
     uint64_t useful = work / FASTKI_MIN_WORK_PER_THREAD;
     if (threads > useful) threads = useful;
     return threads < 1 ? 1 : (int)threads;
 }
 
+/* The sharing rule, the one place it is written (docs/dask.md, "Threads"). */
+int fastki_share_threads(int want, int budget, int64_t fills, int64_t others)
+{
+    int64_t take = want;
+    if (fills < 1) fills = 1;
+    if (budget < 1) budget = 1;
+    if (take > budget / fills) take = budget / fills;
+    if (take > budget - fills - others + 1) take = budget - fills - others + 1;
+    return take < 1 ? 1 : (int)take;
+}
+
+/* Multi-threaded fills in flight in this process (high 32 bits) and the extra threads, beyond
+ * each fill's calling thread, that they hold (low 32 bits), in one word so that a fill counts
+ * itself in and claims its threads in one atomic step. Mutable global state that steers only
+ * thread counts, never a value (docs/hardening.md, "Threads"). */
+static volatile uint64_t in_flight = 0;
+#define FLIGHT_ONE (UINT64_C(1) << 32)
+#define EXTRA_MAX 65535 /* a fill's extra threads as counted here, so the low half cannot carry */
+
+static FASTKI_TLS fastki_fill_report last_report;
+
+#ifdef _OPENMP
+static int claim_threads(int want, int shared, fastki_fill_report *rep)
+{
+    int budget = fastki_max_threads(), take;
+    uint64_t old = load_u64(&in_flight), next;
+    do {
+        int64_t fills = (int64_t)(old >> 32) + 1, others = (int64_t)(old & 0xFFFFFFFFu);
+        take = shared ? fastki_share_threads(want, budget, fills, others) : want;
+        rep->fills = fills;
+        rep->others = others;
+        next = old + FLIGHT_ONE + (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX);
+    } while (!cas_u64(&in_flight, &old, next));
+    rep->budget = budget;
+    rep->shared = shared;
+    return take;
+}
+
+static void release_threads(int take)
+{
+    add_u64(&in_flight, (uint64_t)0 - FLIGHT_ONE - (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX));
+}
+
+#endif
+
+void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
+{
+    uint64_t now = load_u64(&in_flight);
+    *fills = (int64_t)(now >> 32);
+    *extra = (int64_t)(now & 0xFFFFFFFFu);
+}
+
+void fastki_debug_occupy(int64_t fills, int64_t extra)
+{
+    add_u64(&in_flight, (uint64_t)fills * FLIGHT_ONE + (uint64_t)extra);
+}
+
+void fastki_last_fill(fastki_fill_report *out) { *out = last_report; }
+
 uint64_t fastki_elements_per_group(fastki_dtype dtype)
 {
     return dtype == FASTKI_FLOAT32 ? F32_PER_GROUP : F64_PER_GROUP;
 }
 
+#ifdef _OPENMP
 /* Offset from first where part t of nparts starts: an even split, moved up to the next group
  * boundary (in absolute element index) so that no group is computed by two threads. */
 static uint64_t split_offset(uint64_t first, uint64_t count, uint64_t per_group, int t, int nparts)
@@ -223,6 +443,32 @@ static uint64_t split_offset(uint64_t first, uint64_t count, uint64_t per_group,
     return off < count ? off : count;
 }
 
+/* Claims the next piece [*lo, *hi) of offsets 0 .. count - 1 from the shared counter *next:
+ * at least min_len elements or, with divisor > 0, the larger (count - *lo) / divisor (guided);
+ * its end moved up to the next group boundary in absolute element index. 0: nothing left. */
+static int claim_piece(volatile uint64_t *next, uint64_t first, uint64_t count, uint64_t per_group,
+                       uint64_t min_len, uint64_t divisor, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t start = load_u64(next), end;
+    do {
+        if (start >= count) return 0;
+        uint64_t left = count - start, len = min_len;
+        if (divisor && left / divisor > len) len = left / divisor;
+        if (len >= left) {
+            end = count;
+        } else {
+            end = start + len;
+            uint64_t rem = (first % per_group + end % per_group) % per_group;
+            if (rem) end = count - end <= per_group - rem ? count : end + (per_group - rem);
+        }
+    } while (!cas_u64(next, &start, end));
+    *lo = start;
+    *hi = end;
+    return 1;
+}
+
+#endif
+
 int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out)
 {
     if (req->dtype != FASTKI_FLOAT32 && req->dtype != FASTKI_FLOAT64) return FASTKI_E_BAD_ARGUMENT;
@@ -233,25 +479,60 @@ int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void 
     fill_range_fn fill = path_function(simd);
     if (!fill) return FASTKI_E_SIMD_UNAVAILABLE;
     if (count == 0) return FASTKI_OK;
+    const fastki_thread_config *cfg = fastki_thread_settings();
     uint64_t cost = element_cost(req->dist, req->dtype);
     uint64_t work = count > UINT64_MAX / cost ? UINT64_MAX : count * cost;
-    int threads = fastki_thread_count(req->num_threads, work);
+    int want = fastki_thread_count(req->num_threads, work);
     const size_t item = req->dtype == FASTKI_FLOAT32 ? 4 : 8;
-    const int streaming = count >= FASTKI_STREAM_MIN_BYTES / item;
-    if (threads <= 1) {
+    const int streaming =
+        cfg->streaming < 0 ? count >= FASTKI_STREAM_MIN_BYTES / item : cfg->streaming;
+    fastki_fill_report rep = {0};
+    rep.threads = 1;
+    rep.want = want;
+    rep.schedule = cfg->schedule;
+    rep.pieces = 1;
+    if (want <= 1) {
         fill(req, first, count, out, streaming);
+        last_report = rep;
         return FASTKI_OK;
     }
 #ifdef _OPENMP
+    const int threads = claim_threads(want, req->num_threads <= 0 && cfg->share, &rep);
+    if (threads <= 1) { /* the sharing rule left this fill its calling thread only */
+        fill(req, first, count, out, streaming);
+        release_threads(threads);
+        last_report = rep;
+        return FASTKI_OK;
+    }
     const uint64_t per_group = fastki_elements_per_group(req->dtype);
+    const uint64_t chunk = cfg->chunk_groups * per_group;
+    const int schedule = cfg->schedule;
+    volatile uint64_t next = 0, pieces = 0;
+    int team = 1;
 #pragma omp parallel num_threads(threads)
     {
         int nparts = omp_get_num_threads(), t = omp_get_thread_num();
-        uint64_t lo = split_offset(first, count, per_group, t, nparts);
-        uint64_t hi = split_offset(first, count, per_group, t + 1, nparts);
-        if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
+        if (t == 0) team = nparts;
+        if (schedule == FASTKI_SCHEDULE_STATIC) {
+            uint64_t lo = split_offset(first, count, per_group, t, nparts);
+            uint64_t hi = split_offset(first, count, per_group, t + 1, nparts);
+            if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
+        } else {
+            uint64_t lo, hi, mine = 0;
+            uint64_t divisor = schedule == FASTKI_SCHEDULE_GUIDED ? 2 * (uint64_t)nparts : 0;
+            while (claim_piece(&next, first, count, per_group, chunk, divisor, &lo, &hi)) {
+                fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
+                mine++;
+            }
+            add_u64(&pieces, mine);
+        }
     }
+    release_threads(threads);
+    rep.threads = team;
+    rep.schedule = schedule;
+    rep.pieces = schedule == FASTKI_SCHEDULE_STATIC ? (uint64_t)team : load_u64(&pieces);
 #endif
+    last_report = rep;
     return FASTKI_OK;
 }
 

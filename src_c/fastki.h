@@ -1,5 +1,6 @@
 /* fastki's C API: fills caller-given buffers with the values docs/algorithm.md specifies.
- * Knows nothing of Python; keeps no mutable global state; safe to call from many threads. */
+ * Knows nothing of Python; safe to call from many threads. Its global state (a fork marker,
+ * settings read once, a count of fills in flight) decides thread counts, never a value. */
 #ifndef FASTKI_H
 #define FASTKI_H
 
@@ -72,6 +73,53 @@ const char *fastki_simd_name(int simd);
 int fastki_thread_count(int requested, uint64_t work);
 int fastki_openmp_enabled(void);
 int fastki_max_threads(void);
+
+/* How a multi-threaded fill hands out its elements (FASTKI_SCHEDULE). */
+#define FASTKI_SCHEDULE_STATIC 0  /* one even part per thread */
+#define FASTKI_SCHEDULE_DYNAMIC 1 /* chunks of chunk_groups groups, claimed one at a time */
+#define FASTKI_SCHEDULE_GUIDED 2  /* claims of (what is left) / (2 x threads), at least a chunk */
+
+/* Environment variables that held a value fastki does not know (then ignored). */
+#define FASTKI_INVALID_SCHEDULE 1
+#define FASTKI_INVALID_CHUNK_GROUPS 2
+#define FASTKI_INVALID_STREAMING 4
+#define FASTKI_INVALID_SHARE_THREADS 8
+
+/* The split settings, from the environment (read once) or the build's defaults:
+ * FASTKI_SCHEDULE=static|dynamic|guided, FASTKI_CHUNK_GROUPS=1..2**24,
+ * FASTKI_STREAMING=auto|on|off, FASTKI_SHARE_THREADS=1|0. None changes a value. */
+typedef struct {
+    int schedule;          /* FASTKI_SCHEDULE_* */
+    uint64_t chunk_groups; /* groups per chunk (dynamic), the smallest claim (guided) */
+    int streaming;         /* -1: streaming stores from 32 MiB per call on; 0: never; 1: always */
+    int share;             /* 1: default fills share the thread budget (fastki_share_threads) */
+    int invalid;           /* FASTKI_INVALID_* bits */
+} fastki_thread_config;
+const fastki_thread_config *fastki_thread_settings(void);
+
+/* The sharing rule for a fill with no explicit thread count (num_threads 0): with `fills`
+ * multi-threaded fills in flight in the process (this one included), whose others hold
+ * `others` threads beyond their calling threads, and a budget of omp_get_max_threads(), a fill
+ * that would use `want` threads uses max(1, min(want, budget / fills, budget - fills - others + 1)).
+ * Alone, a fill keeps all `want` threads. */
+int fastki_share_threads(int want, int budget, int64_t fills, int64_t others);
+
+/* What the calling thread's last fastki_fill of at least one element did (for tests). */
+typedef struct {
+    int threads;     /* OpenMP threads it ran on (1: the calling thread alone) */
+    int want;        /* fastki_thread_count's answer */
+    int budget;      /* omp_get_max_threads() when it claimed threads (0: it did not) */
+    int shared;      /* 1: the sharing rule applied */
+    int64_t fills;   /* multi-threaded fills in flight when it claimed, itself included */
+    int64_t others;  /* extra threads the other fills held then */
+    int schedule;    /* FASTKI_SCHEDULE_* */
+    uint64_t pieces; /* pieces the range was cut into */
+} fastki_fill_report;
+void fastki_last_fill(fastki_fill_report *out);
+/* Multi-threaded fills in flight now, and the extra threads they hold. */
+void fastki_threads_in_flight(int64_t *fills, int64_t *extra);
+/* Tests only: count `fills` pretend fills holding `extra` threads in (negative: out again). */
+void fastki_debug_occupy(int64_t fills, int64_t extra);
 
 /* Elements per group: a fill is cut only at multiples of this (docs/algorithm.md). */
 uint64_t fastki_elements_per_group(fastki_dtype dtype);
