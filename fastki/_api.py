@@ -1,21 +1,22 @@
-"""The functional API: argument validation (the one place it happens), parameters rounded
-to the output dtype, block handling, and the choice of backend."""
+"""The functional API, fastki's one front door: uniform, normal, truncated_normal,
+random_raw, philox4x32_10, options and info.
+
+Arguments are checked by fastki/_validate.py and turned into kernel parameters by
+fastki/_params.py; this module chooses the backend, cuts blocks into runs and hands
+fully resolved requests to the compiled kernel (fastki/_native.pyx) or to the NumPy
+backend (fastki/_numpy.py). Neither of those calls back into this module."""
 import contextlib
-import decimal
 import contextvars
-import functools
-import math
-import operator
 import os
-import secrets
-import sys
 import warnings
-from decimal import Decimal
-from fractions import Fraction
 
 import numpy as np
 
 from . import _numpy
+from ._constants import STREAM_VERSION
+from ._params import _PARAMS_FOR, _check_reach, _narrow_bounds
+from ._validate import (_NATIVE_DTYPES, _U64, _block_arg, _dtype_arg, _finite_arg, _float_arg,
+                        _fresh_seed, _int_arg, _out_arg, _seed_arg, _shape_arg, _show)
 
 try:
     from . import _native
@@ -28,14 +29,9 @@ else:
 __all__ = ["uniform", "normal", "truncated_normal", "random_raw", "philox4x32_10", "info",
            "options"]
 
-_U64 = 1 << 64
 _DISTS = {"uniform": 0, "normal": 1, "truncated_normal": 2}
-_SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512")
+_SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")  # src_c/fastki.h order
 _BACKENDS = ("native", "numpy")
-_NATIVE_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
-# Smallest Phi(upper) - Phi(lower) a dtype can sample: the smallest probability drawn,
-# 2**-24 (float32) or 2**-53 (float64) of it, must stay a normal number.
-_MIN_TRUNCATED_MASS = {"float32": 2.0 ** -100, "float64": 2.0 ** -960}
 
 # --------------------------------------------------------------------------- configuration
 
@@ -72,8 +68,8 @@ _options = contextvars.ContextVar("fastki_options", default=(None, None, None))
 @contextlib.contextmanager
 def options(backend=None, simd=None, num_threads=None):
     """Temporarily choose the backend ("native", "numpy"), the SIMD path ("scalar", "sse2",
-    "avx2", "avx512") and the thread count for fills in this thread or task. None keeps the
-    current setting (environment: FASTKI_BACKEND, FASTKI_SIMD, OMP_NUM_THREADS)."""
+    "avx2", "avx512", "neon") and the thread count for fills in this thread or task. None
+    keeps the current setting (environment: FASTKI_BACKEND, FASTKI_SIMD, OMP_NUM_THREADS)."""
     for name, value, allowed in (("backend", backend, _BACKENDS), ("simd", simd, _SIMD_NAMES)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be one of {allowed}, got {type(value).__name__}")
@@ -111,7 +107,8 @@ def info():
     from ._version import __version__
 
     backend, simd, threads = _config()
-    result = {"version": __version__, "backend": backend, "native_loaded": _native is not None}
+    result = {"version": __version__, "stream_version": STREAM_VERSION, "backend": backend,
+              "native_loaded": _native is not None}
     if _native is not None:
         result.update(
             simd=_native.simd_best() if simd < 0 else _SIMD_NAMES[simd],
@@ -125,363 +122,6 @@ def info():
         result.update(simd="numpy", num_threads=1)
     return result
 
-
-# --------------------------------------------------------------------------- validation
-
-
-def _show(value, limit=120):
-    """repr for error messages, bounded and never failing: a hostile argument's repr may
-    raise, or be huge (ints beyond Python's 4300-digit str limit raise ValueError)."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - any failure: fall back to the type
-        text = f"<{type(value).__name__} object>"
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _int_arg(value, name, lo, hi):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got a bool ({value!r})")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({_show(value)})") from None
-    if not lo <= v < hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}), got {_show(v)}")
-    return v
-
-
-def _seed_arg(seed):
-    if type(seed) is int and 0 <= seed < _U64:
-        return seed
-    if seed is None:
-        return secrets.randbits(64)
-    return _int_arg(seed, "seed", 0, _U64)
-
-
-def _shape_arg(shape):
-    if type(shape) is int and 0 <= shape <= _U64:  # the common cases first: this runs on every call
-        return (shape,)
-    if type(shape) is tuple and len(shape) <= 2 and all(type(d) is int and 0 <= d < 1 << 31 for d in shape):
-        return shape
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
-        shape = (shape,)
-    if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"shape must be an int or a tuple of ints, got {type(shape).__name__}")
-    dims = []
-    for d in shape:
-        if isinstance(d, (bool, np.bool_)):
-            raise TypeError(f"shape must hold ints, got a bool in {_show(tuple(shape))}")
-        try:
-            d = operator.index(d)
-        except TypeError:
-            raise TypeError(f"shape must hold ints, got {type(d).__name__} in {_show(tuple(shape))}") from None
-        if d < 0:
-            raise ValueError(f"shape must not be negative, got {_show(tuple(shape))}")
-        if d > _U64:  # possible only beside a 0 (no elements), and no array could have it
-            raise ValueError(f"shape dimensions must not exceed 2**64, got {_show(tuple(shape))}")
-        dims.append(d)
-    if math.prod(dims) > _U64:
-        raise ValueError(f"shape {_show(tuple(dims))} has more than 2**64 elements")
-    if len(dims) > _MAX_DIMS:
-        raise ValueError(f"shape has {len(dims)} dimensions, more than NumPy's {_MAX_DIMS}")
-    return tuple(dims)
-
-
-_MAX_DIMS = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
-
-
-def _dtype_arg(dtype):
-    """(output dtype, name of the dtype the kernel computes in) for an accepted dtype."""
-    try:
-        return _DTYPE_CACHE[dtype]
-    except (KeyError, TypeError):  # TypeError: unhashable, rejected below
-        pass
-    if dtype is None:  # np.dtype(None) would silently mean float64, not the float32 default
-        raise TypeError("dtype must be float32, float64, float16 or bfloat16, got None")
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError, SyntaxError):  # SyntaxError: numpy parses "f4,(" as code
-        try:
-            name = getattr(dtype, "__name__", None) or str(dtype)
-        except Exception:  # noqa: BLE001 - a hostile object: not bfloat16
-            name = None
-        if name != "bfloat16":
-            raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, "
-                            f"got {_show(dtype)}") from None
-        dt = _bfloat16()
-    if not dt.isnative or dt.name not in ("float32", "float64", "float16", "bfloat16"):
-        raise TypeError(f"dtype must be float32, float64, float16 or bfloat16, got {dt}")
-    if dt.name in _NATIVE_DTYPES:
-        # NumPy's own object: _generate tells native from rounded dtypes by identity, and an
-        # equal float64 dtype can be another object (unpickled in a worker, newbyteorder("="))
-        result = (_NATIVE_DTYPES[dt.name], dt.name)
-    else:
-        result = (dt, "float32")
-    if len(_DTYPE_CACHE) < 64:  # numpy's dtype.name is slow: remember the answer
-        _DTYPE_CACHE[dtype] = result
-    return result
-
-
-_DTYPE_CACHE = {}
-
-
-def _bfloat16():
-    try:
-        import ml_dtypes
-    except ImportError:
-        raise TypeError("dtype bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
-    return np.dtype(ml_dtypes.bfloat16)
-
-
-def _float_arg(value, name):
-    if type(value) is float and value == value:
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({_show(value)})")
-    try:
-        v = float(value)
-    except OverflowError:
-        raise ValueError(f"{name}={_show(value)} is out of range for float64") from None
-    if math.isnan(v):
-        raise ValueError(f"{name} must not be NaN")
-    return v
-
-
-def _finite_arg(value, name):
-    if type(value) is float and -math.inf < value < math.inf:
-        return value
-    v = _float_arg(value, name)
-    if math.isinf(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    return v
-
-
-def _block_arg(block, shape):
-    """Normalize block to ((start, stop), ...) with 0 <= start <= stop <= dim."""
-    if not isinstance(block, tuple):
-        block = (block,) if isinstance(block, slice) else block
-    if not isinstance(block, (tuple, list)) or not all(isinstance(s, slice) for s in block):
-        raise TypeError(f"block must be a tuple of slices, got {_show(block)}")
-    if len(block) != len(shape):
-        raise ValueError(f"block must have one slice per dimension of shape {shape}, "
-                         f"got {len(block)}")
-    bounds = []
-    for s, dim in zip(block, shape):
-        if s.step is not None and _int_arg(s.step, "block step", -_U64, _U64) != 1:
-            raise ValueError(f"block slices must have step 1, got {_show(s)}")
-        start = 0 if s.start is None else _int_arg(s.start, "block start", -dim, dim + 1)
-        stop = dim if s.stop is None else _int_arg(s.stop, "block stop", -dim, dim + 1)
-        start += dim if start < 0 else 0
-        stop += dim if stop < 0 else 0
-        if start > stop:
-            raise ValueError(f"block slice {_show(s)} starts after it stops in a dimension of size {dim}")
-        bounds.append((start, stop))
-    return tuple(bounds)
-
-
-def _out_arg(out, dtype, shape):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    if not out.flags.aligned:
-        raise ValueError("out is not aligned to its dtype")
-    return out
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-class _Params:
-    """Distribution parameters as both backends consume them (docs/algorithm.md)."""
-
-    __slots__ = ("loc", "scale", "value_min", "value_max", "p_low", "p_width", "mirror",
-                 "astuple", "reach", "ends")
-
-    def __init__(self, loc, scale, value_min=0.0, value_max=0.0, p_low=0.0, p_width=0.0,
-                 mirror=0):
-        self.loc, self.scale, self.value_min, self.value_max = loc, scale, value_min, value_max
-        self.p_low, self.p_width, self.mirror = p_low, p_width, mirror
-        self.reach = math.inf  # largest |value| returned; set by the _*_params functions
-        # the interval values must stay in, before rounding to the dtype (None: unbounded);
-        # set by the _*_params functions, used to keep float16/bfloat16 values inside it
-        self.ends = None
-        # what the C kernel takes: doubles that hold the dtype-rounded values exactly
-        self.astuple = (float(loc), float(scale), float(value_min), float(value_max),
-                        float(p_low), float(p_width), int(mirror))
-
-    def as_dtype(self, dtype):
-        t = dtype.type
-        return _Params(t(self.loc), t(self.scale), t(self.value_min), t(self.value_max),
-                       t(self.p_low), t(self.p_width), self.mirror)
-
-
-def _to_dtype(value, t, name):
-    with np.errstate(over="ignore"):
-        v = t(value)
-    if math.isinf(v) and not math.isinf(value):
-        raise ValueError(f"{name}={value!r} is out of range for {np.dtype(t).name}")
-    return v
-
-
-def _round_inward(value, t, up):
-    """value (a float or an exact Fraction) rounded to dtype t, moved one step inward if
-    rounding went outward. (Through float64 first, as numpy does for float32: ml_dtypes'
-    bfloat16 takes no Fraction. A double rounding can only land on a neighbour, which the
-    exact comparison below then corrects.)"""
-    with np.errstate(over="ignore"):
-        v = t(float(value))
-    if up and float(v) < value:
-        v = np.nextafter(v, t(np.inf))
-    elif not up and float(v) > value:
-        v = np.nextafter(v, t(-np.inf))
-    return v
-
-
-def _phi(x):
-    """The standard normal CDF at the float x, as an exact-enough Decimal (50 digits).
-
-    Computed with Python's decimal module, not libm's erfc: libm differs between platforms
-    in the last bit, and these probabilities are parameters of the kernel, so the values
-    of truncated_normal would too. Decimal arithmetic is the same everywhere."""
-    if math.isinf(x):
-        return Decimal(0) if x < 0 else Decimal(1)
-    with decimal.localcontext() as ctx:
-        ctx.prec = 50
-        z = Decimal(x)  # exact
-        density = (-(z * z) / 2).exp() / _SQRT_2PI
-        if abs(z) <= 5:
-            # Marsaglia: Phi(z) = 1/2 + density * (z + z^3/3 + z^5/(3*5) + ...)
-            term = total = z
-            z2, k = z * z, 1
-            while abs(term) > total.copy_abs() * Decimal("1e-52") or k < 3:
-                k += 2
-                term = term * z2 / k
-                total += term
-            result = Decimal("0.5") + density * total
-        else:
-            # upper tail Q(|z|) = density / (|z| + 1/(|z| + 2/(|z| + 3/(|z| + ...)))), from
-            # the back; 200 terms are far past convergence for |z| > 5
-            a, fraction = abs(z), Decimal(0)
-            for k in range(200, 0, -1):
-                fraction = k / (a + fraction)
-            tail = density / (a + fraction)
-            result = tail if z < 0 else 1 - tail
-        return +result
-
-
-def _params_cache(fn):
-    """functools.lru_cache keyed by the floats' signs as well: a dict holds 0.0 == -0.0 as
-    one key, but mean=-0.0 and mean=0.0 give different bits (-0.0 + -0.0 is -0.0)."""
-    cached = functools.lru_cache(maxsize=256)(lambda signs, *args: fn(*args))
-
-    @functools.wraps(fn)
-    def lookup(*args):
-        return cached(tuple(math.copysign(1.0, a) for a in args if type(a) is float), *args)
-
-    lookup.cache_clear = cached.cache_clear
-    return lookup
-
-
-with decimal.localcontext() as _ctx:
-    _ctx.prec = 60
-    _SQRT_2PI = (2 * Decimal(
-        "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899"
-    )).sqrt()
-
-
-@_params_cache
-def _uniform_params(minval, maxval, dtname):
-    t = _NATIVE_DTYPES[dtname].type
-    lo, hi = _to_dtype(minval, t, "minval"), _to_dtype(maxval, t, "maxval")
-    span = float(hi) - float(lo)
-    if math.isinf(span):
-        raise ValueError(f"maxval - minval = {maxval!r} - {minval!r} is out of range for {dtname}")
-    scale = _to_dtype(span, t, "maxval - minval")
-    top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
-    p = _Params(lo, scale, lo, top)
-    p.reach = max(abs(float(lo)), abs(float(hi)))
-    p.ends = (float(lo), float(hi))
-    return p
-
-
-@_params_cache
-def _normal_params(mean, stddev, dtname):
-    t = _NATIVE_DTYPES[dtname].type
-    p = _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
-    p.reach = abs(float(p.loc)) + float(p.scale) * _Z_REACH["normal"][dtname]
-    _check_reach(p.reach, dtname, "normal")
-    return p
-
-
-# Largest |z| each transform returns (docs/algorithm.md), rounded up: Box-Muller's radius at
-# the smallest u, sqrt(-2 ln 2**-24) = 5.768 (float32) and sqrt(-2 ln 2**-53) = 8.572
-# (float64); the inverse normal CDF at the smallest probability a truncated interval samples
-# (_MIN_TRUNCATED_MASS times 2**-24 or 2**-53): |z| = 12.84 and 37.35.
-_Z_REACH = {"normal": {"float32": 5.77, "float64": 8.58},
-            "truncated_normal": {"float32": 12.9, "float64": 37.4}}
-# Largest finite value of each output dtype (bfloat16: (2 - 2**-7) * 2**127)
-_DTYPE_MAX = {"float32": float(np.finfo(np.float32).max), "float64": float(np.finfo(np.float64).max),
-              "float16": float(np.finfo(np.float16).max), "bfloat16": (2 - 2**-7) * 2.0**127}
-_PARAM_NAMES = {"uniform": "minval, maxval", "normal": "mean, stddev",
-                "truncated_normal": "mean, stddev, lower, upper"}
-
-
-def _check_reach(reach, dtname, dist):
-    """Refuse parameters for which some values would overflow dtname to inf."""
-    if not reach <= _DTYPE_MAX[dtname]:
-        raise ValueError(f"{_PARAM_NAMES[dist]}: values would reach {reach:.4g} in magnitude, "
-                         f"beyond the largest {dtname} ({_DTYPE_MAX[dtname]:.4g})")
-
-
-def _interval_end(m, s, z):
-    """m + s * z for finite z, exactly (a Fraction), so that _round_inward rounds the true end
-    inward: float arithmetic could round it half an ulp outward, or overflow in s * z although
-    the sum is finite (1e308 + 1e308 * -2). An end beyond float64's range becomes float64's
-    largest value, which is inside it; the kernel's clamp then never lets a value out."""
-    v = Fraction(m) + Fraction(s) * Fraction(z)
-    return v if abs(v) <= _F64_MAX else (_F64_MAX if v > 0 else -_F64_MAX)
-
-
-_F64_MAX = float(np.finfo(np.float64).max)
-
-
-@_params_cache
-def _truncated_params(mean, stddev, lower, upper, dtname):
-    t = _NATIVE_DTYPES[dtname].type
-    m, s = _to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev")
-    mirror = lower + upper > 0  # sample the side where probabilities keep their precision
-    a, b = (-upper, -lower) if mirror else (lower, upper)
-    phi_a = _phi(a)
-    p_low = float(phi_a)  # Decimal -> float rounds correctly
-    p_width = float(_phi(b) - phi_a)
-    if not p_width >= _MIN_TRUNCATED_MASS[dtname]:
-        raise ValueError(
-            f"lower={lower!r}, upper={upper!r}: the interval holds probability {p_width:.3g} "
-            f"under the standard normal, below the {_MIN_TRUNCATED_MASS[dtname]:.3g} that "
-            f"{dtname} can sample")
-    vmin = _interval_end(float(m), float(s), lower) if math.isfinite(lower) else -math.inf
-    vmax = _interval_end(float(m), float(s), upper) if math.isfinite(upper) else math.inf
-    p = _Params(m, s, _round_inward(vmin, t, True), _round_inward(vmax, t, False),
-                t(p_low), t(p_width), int(mirror))
-    # an infinite end leaves m + s * z unclamped on that side
-    far = abs(float(m)) + float(s) * _Z_REACH["truncated_normal"][dtname]
-    p.ends = (vmin, vmax)
-    p.reach = max(abs(float(p.value_min)) if math.isfinite(lower) else far,
-                  abs(float(p.value_max)) if math.isfinite(upper) else far)
-    _check_reach(p.reach, dtname, "truncated_normal")
-    return p
-
-
-_PARAMS_FOR = {"uniform": _uniform_params, "normal": _normal_params,
-               "truncated_normal": _truncated_params}
 
 # --------------------------------------------------------------------------- generation
 
@@ -526,28 +166,6 @@ def _generate(dist, args, shape, seed, stream, dtype, out, block):
         _fill_rounded(backend, dist, out.reshape(-1), seed, stream, runs, params, simd, threads,
                       narrow_bounds)
     return out
-
-
-def _narrow_bounds(dist, params, dtype):
-    """(lo, hi) as float32 values, or None: the clamp that keeps a float16/bfloat16 value of
-    dist inside its interval. Rounding a float32 value to the narrower type can reach maxval
-    (uniform's [minval, maxval)) or step past an end of the truncated interval (0.3 in
-    float16 is 0.30005); a float32 value first clamped to bounds that the narrow type holds
-    exactly rounds to a value within them (rounding is monotonic)."""
-    if params.ends is None:
-        return None
-    t = dtype.type
-    if dist == "uniform":  # ends: float32 minval, maxval
-        lo, hi = t(params.ends[0]), t(params.ends[1])
-        top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
-        return np.float32(lo), np.float32(top)
-    vmin, vmax = params.ends  # truncated normal: the exact ends (Fractions) or infinities
-    lo = -np.inf if vmin == -math.inf else _round_inward(vmin, t, True)
-    hi = np.inf if vmax == math.inf else _round_inward(vmax, t, False)
-    if not lo <= hi:
-        raise ValueError(f"mean, stddev, lower, upper: the interval [{float(vmin)!r}, "
-                         f"{float(vmax)!r}] holds no {dtype.name} value")
-    return np.float32(lo), np.float32(hi)
 
 
 def _runs(shape, bounds, size):
@@ -619,7 +237,7 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
 
     def store(dst, part):
         if bounds is not None:
-            np.clip(part, bounds[0], bounds[1], out=part)
+            _numpy.clamp(part, bounds[0], bounds[1])
         dst[...] = part
 
     def contiguous(first_index, dst):  # one run of consecutive elements, slice by slice
@@ -648,28 +266,65 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
         store(flat[lo * run:hi * run], part)
 
 
-def _uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+# --------------------------------------------------------------------------- the fills
+# The common call -- float32/float64 by name or NumPy dtype, no block=, default options, the
+# native backend -- goes straight to _native.fill_accepted, which serves it when _generate
+# has already validated these exact distribution arguments (their bits, so -0.0 is not 0.0)
+# and otherwise returns None without side effects. Everything else, and every error, goes
+# through _generate. Both routes give the same bytes (tests/test_common_path.py).
+
+
+_NO_OPTIONS = _options.get()
+_FAST_NATIVE = _native is not None and _ENV_BACKEND == "native"
+_ENV_SIMD_INDEX = -1 if _ENV_SIMD is None else _SIMD_NAMES.index(_ENV_SIMD)
+
+
+def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
             block=None):
-    """Uniform values in [minval, maxval) (docs/algorithm.md); equal bounds give minval."""
+    """Uniform values in [minval, maxval) (docs/algorithm.md, section 3): every value lies in
+    the interval asked for; minval == maxval gives minval."""
+    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+        if seed is None:
+            seed = _fresh_seed()
+        result = _native.fill_accepted(0, shape, minval, maxval, 0.0, 0.0, seed, stream, dtype,
+                                       out, _ENV_SIMD_INDEX)
+        if result is not None:
+            return result
     lo, hi = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
     if lo > hi:
         raise ValueError(f"minval must not exceed maxval, got minval={lo!r} > maxval={hi!r}")
     return _generate("uniform", (lo, hi), shape, seed, stream, dtype, out, block)
 
 
-def _normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
+def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
            block=None):
-    """Normal values with the given mean and standard deviation (Box-Muller, docs/algorithm.md)."""
+    """Normal values with the given mean and standard deviation (Box-Muller,
+    docs/algorithm.md, section 4)."""
+    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+        if seed is None:
+            seed = _fresh_seed()
+        result = _native.fill_accepted(1, shape, mean, stddev, 0.0, 0.0, seed, stream, dtype,
+                                       out, _ENV_SIMD_INDEX)
+        if result is not None:
+            return result
     m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
     if s < 0:
         raise ValueError(f"stddev must be non-negative, got {s!r}")
     return _generate("normal", (m, s), shape, seed, stream, dtype, out, block)
 
 
-def _truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
+def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
                      dtype="float32", out=None, block=None):
-    """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF:
-    never a value outside, no resampling, every element from one fixed draw."""
+    """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF
+    (docs/algorithm.md, section 5): never a value outside the interval asked for, no
+    resampling, every element from one fixed draw."""
+    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+        if seed is None:
+            seed = _fresh_seed()
+        result = _native.fill_accepted(2, shape, mean, stddev, lower, upper, seed, stream,
+                                       dtype, out, _ENV_SIMD_INDEX)
+        if result is not None:
+            return result
     m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
     if s < 0:
         raise ValueError(f"stddev must be non-negative, got {s!r}")
@@ -728,17 +383,3 @@ def philox4x32_10(counter, key):
     else:
         out = _numpy.philox4x32_10(c, k)
     return out.reshape(shape + (4,))
-
-
-# The public fills: compiled entry points that serve calls _api has already accepted at C
-# speed and hand every other call to the functions above (fastki/_native.pyx, "the common
-# call"). Without the extension, the functions above themselves.
-if _native is not None:
-    _native.bind_api(sys.modules[__name__])
-    uniform, normal, truncated_normal = _native.uniform, _native.normal, _native.truncated_normal
-else:
-    uniform, normal, truncated_normal = _uniform, _normal, _truncated_normal
-for _public, _general in ((uniform, _uniform), (normal, _normal),
-                          (truncated_normal, _truncated_normal)):
-    _public.__doc__, _public.__module__ = _general.__doc__, "fastki"
-del _public, _general

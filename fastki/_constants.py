@@ -7,6 +7,11 @@ import numpy as np
 
 f32, f64 = np.float32, np.float64
 
+# The stream version (docs/algorithm.md, "Stream version"): the version of every value
+# fastki makes. Any change to any value for arguments that were accepted before bumps it,
+# and CHANGELOG.md lists which arguments changed; tests/data/golden.json is keyed by it.
+STREAM_VERSION = 2
+
 # Philox4x32-10, Random123's constants (Salmon et al., SC'11): multipliers and Weyl key bumps
 # (the bumps are the golden ratio and sqrt(3) - 1 as 32-bit fixed-point fractions).
 PHILOX_M4x32_0 = 0xD2511F53

@@ -1,7 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The compiled backend: a thin shell around src_c/. Arguments arrive validated by
-fastki._api; this layer only releases the GIL, cuts long fills into slices so that Ctrl-C is
-seen between them, and maps kernel error codes to exceptions."""
+"""The compiled backend: a thin shell around src_c/ that holds kernels only -- fills, runs of
+fills, raw words, Philox, and what the kernel knows of SIMD paths and threads. Arguments
+arrive validated and resolved by fastki._api; this layer releases the GIL, cuts long fills
+into slices so that Ctrl-C is seen between them, and maps kernel error codes to exceptions.
+It imports no Python module of fastki and calls none back."""
 from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear, PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -14,7 +16,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 # Declared here without Cython's "except? -1": the common-call checks below clear the error
-# themselves and send the call to _api, which raises its own, clearer one.
+# themselves and decline the call, whose validator then raises its own, clearer one.
 cdef extern from "Python.h":
     unsigned long long PyLong_AsUnsignedLongLong(object) noexcept
     double PyLong_AsDouble(object) noexcept
@@ -180,13 +182,19 @@ def philox4x32_10(cnp.ndarray counters, cnp.ndarray keys, cnp.ndarray out):
 
 
 # --------------------------------------------------------------------------- the common call
-# fastki._api is the one validator. A small fill spends most of its time there, though, so the
-# public uniform/normal/truncated_normal are the functions below: they serve a call at C speed
-# only when it is one _api has already accepted -- exact int/float arguments, out and block
-# absent, float32 or float64, the native backend, and distribution parameters _api validated
-# and rounded before (accept_params). Every other call, and any surprise on the way (a huge
-# shape, a failed allocation), goes to _api's function, which validates it and raises. The
-# two routes give the same bytes (tests/test_common_path.py).
+# A small fill spends most of its time on argument checks, so fastki._api lets a common call
+# try fill_accepted first: it serves the call only when fastki/_validate.py and
+# fastki/_params.py have already accepted these exact distribution arguments (accept_params),
+# and the other arguments are plain -- exact ints and floats, float32/float64, a short shape,
+# an `out` that is a C-contiguous, aligned, writable ndarray of that dtype and shape. It
+# returns None for anything else, without raising or writing anything, and the caller then
+# validates the call in Python. Nothing here imports or calls a Python module of fastki.
+#
+# The accepted table is written only by accept_params and read only by fill_accepted, both
+# with the GIL held and without running any Python code in between (the entry is copied into
+# the request before anything that could run Python code, such as an allocation that starts
+# the garbage collector): a reader never sees half an entry, and an entry overwritten later
+# does not change a request already made. The module keeps the GIL on free-threaded builds.
 
 cdef struct AcceptedParams:
     bint used
@@ -201,15 +209,9 @@ cdef enum:
     MAX_COMMON_NDIM = 8
     MAX_COMMON_NARGS = 4
 
-# Parameters _api has validated, by the bits of their arguments (so -0.0 is not 0.0). Written
-# only with the GIL held; forgetting an entry costs speed, never values.
 cdef AcceptedParams _accepted[ACCEPTED_SLOTS]
-
-cdef object _api = None             # the fastki._api module, bound once by bind_api()
-cdef object _options_var = None     # _api's ContextVar of fastki.options()
-cdef object _default_options = None
-cdef bint _env_native = False       # FASTKI_BACKEND (or its default) is native
-cdef int _env_simd = -1             # FASTKI_SIMD as a path index, -1 for the best
+cdef int _NARGS[3]
+_NARGS[:] = [2, 2, 4]
 
 
 cdef inline uint64_t _double_bits(double x) nogil:
@@ -228,52 +230,47 @@ cdef inline Py_ssize_t _slot(int dist, bint is_f64, const double *args, int narg
 
 
 def accept_params(int dist, bint is_f64, tuple args, tuple params):
-    """Remember that _api accepted these distribution arguments (floats) for this dtype, and
-    the kernel parameters it derived from them."""
+    """Remember that fastki's validator accepted these distribution arguments (floats) for
+    this dtype, and the kernel parameters it derived from them."""
     cdef double values[MAX_COMMON_NARGS]
     cdef int i, nargs = len(args)
-    if nargs > MAX_COMMON_NARGS:
+    if nargs > MAX_COMMON_NARGS or dist < 0 or dist > 2 or nargs != _NARGS[dist]:
         return
     for i in range(nargs):
         values[i] = args[i]
+    cdef fastki_params kernel_params
+    kernel_params.loc, kernel_params.scale, kernel_params.value_min, kernel_params.value_max, \
+        kernel_params.p_low, kernel_params.p_width, kernel_params.mirror = params
+    # from here to the end no Python code runs: the entry is written whole
     cdef AcceptedParams *entry = &_accepted[_slot(dist, is_f64, values, nargs)]
-    entry.used = False
     entry.dist, entry.is_f64, entry.nargs = dist, is_f64, nargs
     for i in range(nargs):
         entry.arg_bits[i] = _double_bits(values[i])
-    entry.params.loc, entry.params.scale, entry.params.value_min, entry.params.value_max, \
-        entry.params.p_low, entry.params.p_width, entry.params.mirror = params
+    entry.params = kernel_params
     entry.used = True
 
 
-cdef const fastki_params *_accepted_params(int dist, bint is_f64, const double *args, int nargs):
+cdef bint _copy_accepted(int dist, bint is_f64, const double *args, int nargs,
+                         fastki_params *out) noexcept:
+    """Copy the accepted entry for these arguments into out; False when there is none."""
     cdef AcceptedParams *entry = &_accepted[_slot(dist, is_f64, args, nargs)]
     cdef int i
     if not entry.used or entry.dist != dist or entry.is_f64 != is_f64 or entry.nargs != nargs:
-        return NULL
+        return False
     for i in range(nargs):
         if entry.arg_bits[i] != _double_bits(args[i]):
-            return NULL
-    return &entry.params
+            return False
+    out[0] = entry.params
+    return True
 
 
-def bind_api(api):
-    """Called once by fastki._api when it has loaded: where uncommon calls go."""
-    global _api, _options_var, _default_options, _env_native, _env_simd
-    _api = api
-    _options_var = api._options
-    _default_options = _options_var.get()
-    _env_native = api._ENV_BACKEND == "native"
-    _env_simd = -1 if api._ENV_SIMD is None else api._SIMD_NAMES.index(api._ENV_SIMD)
-
-
-cdef bint _as_double(object x, double *out):
+cdef bint _as_double(object x, double *out) noexcept:
     """x as a double when it is an exact float or int; False (no exception) otherwise."""
     if type(x) is float:
         out[0] = PyFloat_AS_DOUBLE(x)
         return True
     if type(x) is int:
-        out[0] = PyLong_AsDouble(x)  # correctly rounded, as float(x) in _api
+        out[0] = PyLong_AsDouble(x)  # correctly rounded, as float(x) in the validator
         if out[0] == -1.0 and PyErr_Occurred():
             PyErr_Clear()
             return False
@@ -281,7 +278,7 @@ cdef bint _as_double(object x, double *out):
     return False
 
 
-cdef bint _as_u64(object x, uint64_t *out):
+cdef bint _as_u64(object x, uint64_t *out) noexcept:
     """x when it is an exact int in [0, 2**64); False (no exception) otherwise."""
     if type(x) is not int:
         return False
@@ -292,7 +289,7 @@ cdef bint _as_u64(object x, uint64_t *out):
     return True
 
 
-cdef int _common_dtype(object dtype):
+cdef int _common_dtype(object dtype) noexcept:
     """0 for float32, 1 for float64 in their common spellings; -1 for anything else."""
     if type(dtype) is str:
         if dtype == "float32":
@@ -310,7 +307,7 @@ cdef int _common_dtype(object dtype):
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-cdef int _common_shape(object shape, cnp.npy_intp *dims):
+cdef int _common_shape(object shape, cnp.npy_intp *dims) noexcept:
     """The rank of shape when it is an int or a short tuple of ints, each below 2**31 and
     with fewer than 2**40 elements in all; -1 for anything else."""
     cdef Py_ssize_t i, ndim
@@ -337,85 +334,66 @@ cdef int _common_shape(object shape, cnp.npy_intp *dims):
     return <int>ndim
 
 
-cdef object _common_call(int dist, object shape, const double *args, int nargs, object seed,
-                         object stream, object dtype):
-    """The filled array when this is a common call, else None (the caller asks _api)."""
+cdef bint _plain_out(object out, int dtype_code, int ndim, const cnp.npy_intp *dims) noexcept:
+    """out is an ndarray (not a subclass) of exactly this dtype and shape that the kernel may
+    write whole: C-contiguous, aligned, writable."""
+    cdef cnp.ndarray a
+    cdef int i
+    if type(out) is not cnp.ndarray:
+        return False
+    a = <cnp.ndarray>out
+    if cnp.PyArray_TYPE(a) != (cnp.NPY_FLOAT64 if dtype_code else cnp.NPY_FLOAT32):
+        return False
+    if not cnp.PyArray_ISNOTSWAPPED(a):
+        return False
+    if cnp.PyArray_NDIM(a) != ndim:
+        return False
+    for i in range(ndim):
+        if cnp.PyArray_DIMS(a)[i] != dims[i]:
+            return False
+    return (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_ISWRITEABLE(a))
+
+
+def fill_accepted(int dist, shape, a0, a1, a2, a3, seed, stream, dtype, out, int simd):
+    """The filled array (out itself when given) for a common call whose distribution
+    arguments were accepted before; None, with nothing written, for any other call."""
     cdef fastki_request req
     cdef cnp.npy_intp dims[MAX_COMMON_NDIM]
-    cdef int ndim, dtype_code
-    cdef const fastki_params *params
-    cdef cnp.ndarray out
+    cdef double args[MAX_COMMON_NARGS]
+    cdef int ndim, dtype_code, i, nargs
     cdef uint64_t size = 1
-    if _api is None:
+    cdef cnp.ndarray result
+    if dist < 0 or dist > 2:
+        return None
+    nargs = _NARGS[dist]
+    if not (_as_double(a0, &args[0]) and _as_double(a1, &args[1])):
+        return None
+    if nargs == 4 and not (_as_double(a2, &args[2]) and _as_double(a3, &args[3])):
         return None
     dtype_code = _common_dtype(dtype)
     if dtype_code < 0:
         return None
+    # the parameters first: copied whole before anything below can run Python code
+    if not _copy_accepted(dist, dtype_code == 1, args, nargs, &req.params):
+        return None
     ndim = _common_shape(shape, dims)
-    if ndim < 0 or not _as_u64(stream, &req.stream):
+    if ndim < 0 or not _as_u64(seed, &req.seed) or not _as_u64(stream, &req.stream):
         return None
-    params = _accepted_params(dist, dtype_code == 1, args, nargs)
-    if params == NULL:
-        return None
-    options = _options_var.get()
-    if options is _default_options:
-        if not _env_native:
-            return None
-        req.simd, req.num_threads = _env_simd, 0
+    req.dist, req.dtype, req.simd, req.num_threads = dist, dtype_code, simd, 0
+    if out is None:
+        try:
+            result = cnp.PyArray_EMPTY(ndim, dims, cnp.NPY_FLOAT64 if dtype_code else cnp.NPY_FLOAT32, 0)
+        except MemoryError:
+            return None  # the validator says which shape could not be allocated
+    elif _plain_out(out, dtype_code, ndim, dims):
+        result = <cnp.ndarray>out
     else:
-        backend, req.simd, req.num_threads = _api._config()
-        if backend != "native":
-            return None
-    if seed is None:
-        seed = _api._seed_arg(None)  # a fresh 64-bit seed from the OS
-    if not _as_u64(seed, &req.seed):
         return None
-    req.dist, req.dtype, req.params = dist, dtype_code, params[0]
-    try:
-        out = cnp.PyArray_EMPTY(ndim, dims, cnp.NPY_FLOAT64 if dtype_code else cnp.NPY_FLOAT32, 0)
-    except MemoryError:
-        return None  # _api says which shape could not be allocated
     for i in range(ndim):
         size *= <uint64_t>dims[i]
-    _fill(&req, 0, size, <char *>cnp.PyArray_DATA(out), 8 if dtype_code else 4)
-    return out
-
-
-def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
-            block=None):
-    cdef double args[2]
-    if (out is None and block is None and _as_double(minval, &args[0])
-            and _as_double(maxval, &args[1])):
-        result = _common_call(0, shape, args, 2, seed, stream, dtype)
-        if result is not None:
-            return result
-    return _api._uniform(shape, minval, maxval, seed=seed, stream=stream, dtype=dtype, out=out,
-                         block=block)
-
-
-def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
-           block=None):
-    cdef double args[2]
-    if (out is None and block is None and _as_double(mean, &args[0])
-            and _as_double(stddev, &args[1])):
-        result = _common_call(1, shape, args, 2, seed, stream, dtype)
-        if result is not None:
-            return result
-    return _api._normal(shape, mean, stddev, seed=seed, stream=stream, dtype=dtype, out=out,
-                        block=block)
-
-
-def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
-                     dtype="float32", out=None, block=None):
-    cdef double args[4]
-    if (out is None and block is None and _as_double(mean, &args[0])
-            and _as_double(stddev, &args[1]) and _as_double(lower, &args[2])
-            and _as_double(upper, &args[3])):
-        result = _common_call(2, shape, args, 4, seed, stream, dtype)
-        if result is not None:
-            return result
-    return _api._truncated_normal(shape, mean, stddev, lower=lower, upper=upper, seed=seed,
-                                  stream=stream, dtype=dtype, out=out, block=block)
+    _fill(&req, 0, size, <char *>cnp.PyArray_DATA(result), 8 if dtype_code else 4)
+    return result
 
 
 # --------------------------------------------------------------------------- threads

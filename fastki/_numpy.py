@@ -213,7 +213,8 @@ def _ppnd(p, coef, log, dtype):
     num = _horner(coef["a"], rc)
     den = _horner(coef["b"], rc)
     central = (q * num) / den
-    pt = np.minimum(p, one - p)
+    one_minus = one - p
+    pt = np.where(p < one_minus, p, one_minus)
     rt = np.sqrt(-log(pt))
     far = rt > dtype.type(K.AS241_SPLIT2)
     rr = np.where(far, rt - dtype.type(K.AS241_SPLIT2), rt - dtype.type(K.AS241_CONST2))
@@ -250,7 +251,7 @@ def _group_values(dist, dtype, words, p):
         parts = [f.astype(np.int32) for f in fields]
         if dist == "uniform":
             u = np.stack(parts, axis=1).astype(np.float32) * np.float32(2.0 ** -24)
-            return np.minimum(p.loc + p.scale * u, p.value_max).reshape(G, -1)
+            return clamp(p.loc + p.scale * u, p.value_min, p.value_max).reshape(G, -1)
         # truncated normal: u = (f | 1) / 2**24, odd multiples of 2**-24 in (0, 1)
         u = (np.stack(parts, axis=1) | 1).astype(np.float32) * np.float32(2.0 ** -24)
         return _truncated(u, p, np.dtype(np.float32)).reshape(G, -1)
@@ -271,7 +272,7 @@ def _group_values(dist, dtype, words, p):
     if dist == "uniform":
         b = np.stack([fields[0][1], fields[1][1]], axis=1).astype(np.float64)
         u = (a * 2.0 ** 26 + b) * 2.0 ** -53
-        return np.minimum(p.loc + p.scale * u, p.value_max).reshape(G, -1)
+        return clamp(p.loc + p.scale * u, p.value_min, p.value_max).reshape(G, -1)
     b = (np.stack([fields[0][1], fields[1][1]], axis=1) | 1).astype(np.float64)
     u = (a * 2.0 ** 26 + b) * 2.0 ** -53
     return _truncated(u, p, np.dtype(np.float64)).reshape(G, -1)
@@ -285,8 +286,17 @@ def _truncated(u, p, dtype):
         z = _ppnd(prob, K.AS241_PPND16, log_f64, dtype)
     if p.mirror:
         z = -z
-    x = p.loc + p.scale * z
-    return np.minimum(np.maximum(x, p.value_min), p.value_max)
+    return clamp(p.loc + p.scale * z, p.value_min, p.value_max)
+
+
+def clamp(x, lo, hi):
+    """x with values strictly below lo replaced by lo and strictly above hi by hi, in place
+    (docs/algorithm.md, "Clamps"): a value equal to a bound keeps its own bits, so -0.0
+    against a bound of +0.0 stays -0.0. (np.minimum/np.maximum/np.clip may return either
+    zero; the C kernel's `x > hi ? hi : x` keeps x.)"""
+    np.copyto(x, lo, where=x < lo)
+    np.copyto(x, hi, where=x > hi)
+    return x
 
 
 def fill(dist, out, seed, stream, first, params):

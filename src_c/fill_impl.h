@@ -169,24 +169,39 @@ static inline void vec_mulhilo(vec a, vec m, vec low32, vec *hi, vec *lo)
 static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
                                 group_words *g)
 {
+    const vec m0 = vec_set1(PHILOX_M4x32_0), m1 = vec_set1(PHILOX_M4x32_1);
+    vec c0[NVEC], c1[NVEC], c2[NVEC], c3[NVEC];
+#ifdef FASTKI_VECTOR_NEON
+    /* counter words of blocks first_block + l in the lanes: the low word plus l, and the
+     * high word plus one where that addition wrapped (a lane mask of all ones is -1) */
+    static const uint32_t lane_index[L] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const vec base_lo = vec_set1((uint32_t)first_block), base_hi = vec_set1(first_block >> 32);
+    for (int v = 0; v < NVEC; v++) {
+        c0[v] = vaddq_u32(base_lo, vec_load(lane_index + v * VEC_LANES));
+        c1[v] = vsubq_u32(base_hi, vcltq_u32(c0[v], base_lo));
+        c2[v] = vec_set1((uint32_t)stream);
+        c3[v] = vec_set1((uint32_t)(stream >> 32));
+    }
+#else
+    const vec low32 = vec_set1_64(UINT64_C(0x00000000FFFFFFFF));
     uint32_t lo_words[L], hi_words[L];
     for (int l = 0; l < L; l++) {
         uint64_t b = first_block + (uint64_t)l;
         lo_words[l] = (uint32_t)b;
         hi_words[l] = (uint32_t)(b >> 32);
     }
-    const vec m0 = vec_set1(PHILOX_M4x32_0), m1 = vec_set1(PHILOX_M4x32_1);
-#ifndef FASTKI_VECTOR_NEON
-    const vec low32 = vec_set1_64(UINT64_C(0x00000000FFFFFFFF));
-#endif
-    vec c0[NVEC], c1[NVEC], c2[NVEC], c3[NVEC];
     for (int v = 0; v < NVEC; v++) {
         c0[v] = vec_load(lo_words + v * VEC_LANES);
         c1[v] = vec_load(hi_words + v * VEC_LANES);
         c2[v] = vec_set1((uint32_t)stream);
         c3[v] = vec_set1((uint32_t)(stream >> 32));
     }
+#endif
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+#if defined(FASTKI_VECTOR_NEON) && (defined(__GNUC__) || defined(__clang__))
+    /* unrolled, the rounds need no register moves for the c1 = lo1, c3 = lo0 renaming */
+#pragma GCC unroll 10
+#endif
     for (int r = 0; r < PHILOX_ROUNDS; r++) {
         const vec key0 = vec_set1(k0), key1 = vec_set1(k1);
         for (int v = 0; v < NVEC; v++) {
@@ -457,7 +472,61 @@ static inline double ppnd16_f64(double p)
 
 /* ------------------------------------------------------------------ one group per dist */
 
+/* The clamp of docs/algorithm.md (sections 3 and 5): x is replaced by a bound only when it
+ * lies strictly beyond it, so a value equal to a bound keeps its own bits (+0 against -0
+ * included). fastki/_numpy.py uses the same comparisons. */
+static inline float clamp_f32(float x, float lo, float hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+static inline double clamp_f64(double x, double lo, double hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+/* Each value is written once, as a function of its field(s) and the parameters; the group
+ * loops below and the element-by-element path for short fills both call these, so the two
+ * give the same bits. */
+static inline float uniform_f32_value(uint32_t f, float loc, float scale, float lo, float hi)
+{
+    float u = (float)(int32_t)f * 0x1p-24f;
+    return clamp_f32(loc + scale * u, lo, hi);
+}
+
+static inline float truncated_f32_value(uint32_t f, float loc, float scale, float lo, float hi,
+                                        float p_low, float p_width, uint32_t flip)
+{
+    float u = (float)(int32_t)(f | 1u) * 0x1p-24f;
+    float z = f32_from_bits(f32_bits(ppnd7_f32(p_low + u * p_width)) ^ flip);
+    return clamp_f32(loc + scale * z, lo, hi);
+}
+
+static inline double uniform_f64_value(uint32_t a, uint32_t b, double loc, double scale,
+                                       double lo, double hi)
+{
+    double u = field53(a, b) * 0x1p-53;
+    return clamp_f64(loc + scale * u, lo, hi);
+}
+
+static inline double truncated_f64_value(uint32_t a, uint32_t b, double loc, double scale,
+                                         double lo, double hi, double p_low, double p_width,
+                                         uint64_t flip)
+{
+    double u = field53(a, b | 1u) * 0x1p-53;
+    double z = f64_from_bits(f64_bits(ppnd16_f64(p_low + u * p_width)) ^ flip);
+    return clamp_f64(loc + scale * z, lo, hi);
+}
+
 /* Field k of lane l, for float32 elements: element 80 g + 16 k + l. */
+static inline uint32_t field24(const group_words *g, int k, int l)
+{
+    return k < 4 ? g->w[k][l] >> 8
+                 : (g->w[0][l] & 0xFFu) | ((g->w[1][l] & 0xFFu) << 8) | ((g->w[2][l] & 0xFFu) << 16);
+}
+
 static inline void fields24(const group_words *g, uint32_t f[5][L])
 {
     for (int l = 0; l < L; l++) {
@@ -472,15 +541,18 @@ static inline void fields24(const group_words *g, uint32_t f[5][L])
 static inline void uniform_f32_group(const group_words *g, const params_f32 *p,
                                      float *RESTRICT out)
 {
-    const float loc = p->loc, scale = p->scale, top = p->value_max;
+    const float loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
     uint32_t f[5][L];
     fields24(g, f);
     for (int k = 0; k < 5; k++)
-        for (int l = 0; l < L; l++) {
-            float u = (float)(int32_t)f[k][l] * 0x1p-24f;
-            float x = loc + scale * u;
-            out[k * L + l] = x > top ? top : x;
-        }
+        for (int l = 0; l < L; l++)
+            out[k * L + l] = uniform_f32_value(f[k][l], loc, scale, lo, hi);
+}
+
+static inline float uniform_f32_at(const group_words *g, const params_f32 *p, int e)
+{
+    return uniform_f32_value(field24(g, e / L, e % L), p->loc, p->scale, p->value_min,
+                             p->value_max);
 }
 
 static inline void normal_pairs_f32(const uint32_t *RESTRICT fr, const uint32_t *RESTRICT fa,
@@ -507,6 +579,27 @@ static inline void normal_f32_group(const group_words *g, const params_f32 *p,
     normal_pairs_f32(f[4], f[4] + L / 2, L / 2, loc, scale, out + 4 * L, out + 4 * L + L / 2);
 }
 
+/* Element e of normal_f32_group alone: the cosine or sine half of one pair. */
+static inline float normal_f32_at(const group_words *g, const params_f32 *p, int e)
+{
+    uint32_t fr, fa;
+    int sine;
+    if (e < 4 * L) { /* pairs (F0, F1) and (F2, F3): cosines then sines, 16 lanes each */
+        int pair = e / (2 * L), r = e % (2 * L), l = r % L;
+        sine = r >= L;
+        fr = field24(g, 2 * pair, l);
+        fa = field24(g, 2 * pair + 1, l);
+    } else { /* F4 of lanes 0..7 with F4 of lanes 8..15 */
+        int r = e - 4 * L, l = r % (L / 2);
+        sine = r >= L / 2;
+        fr = field24(g, 4, l);
+        fa = field24(g, 4, l + L / 2);
+    }
+    float rad = radius_f32(fr), c, s;
+    sincos_f32(fa, &c, &s);
+    return p->loc + p->scale * (rad * (sine ? s : c));
+}
+
 static inline void truncated_f32_group(const group_words *g, const params_f32 *p,
                                        float *RESTRICT out)
 {
@@ -516,26 +609,33 @@ static inline void truncated_f32_group(const group_words *g, const params_f32 *p
     uint32_t f[5][L];
     fields24(g, f);
     for (int k = 0; k < 5; k++)
-        for (int l = 0; l < L; l++) {
-            float u = (float)(int32_t)(f[k][l] | 1u) * 0x1p-24f;
-            float z = f32_from_bits(f32_bits(ppnd7_f32(p_low + u * p_width)) ^ flip);
-            float x = loc + scale * z;
-            x = x < lo ? lo : x;
-            out[k * L + l] = x > hi ? hi : x;
-        }
+        for (int l = 0; l < L; l++)
+            out[k * L + l] = truncated_f32_value(f[k][l], loc, scale, lo, hi, p_low, p_width, flip);
+}
+
+static inline float truncated_f32_at(const group_words *g, const params_f32 *p, int e)
+{
+    return truncated_f32_value(field24(g, e / L, e % L), p->loc, p->scale, p->value_min,
+                               p->value_max, p->p_low, p->p_width,
+                               p->mirror ? 0x80000000u : 0u);
 }
 
 /* Field k of lane l, for float64 elements: element 32 g + 16 k + l, from words 2k, 2k+1. */
 static inline void uniform_f64_group(const group_words *g, const params_f64 *p,
                                      double *RESTRICT out)
 {
-    const double loc = p->loc, scale = p->scale, top = p->value_max;
+    const double loc = p->loc, scale = p->scale, lo = p->value_min, hi = p->value_max;
     for (int k = 0; k < 2; k++)
-        for (int l = 0; l < L; l++) {
-            double u = field53(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6) * 0x1p-53;
-            double x = loc + scale * u;
-            out[k * L + l] = x > top ? top : x;
-        }
+        for (int l = 0; l < L; l++)
+            out[k * L + l] = uniform_f64_value(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6,
+                                               loc, scale, lo, hi);
+}
+
+static inline double uniform_f64_at(const group_words *g, const params_f64 *p, int e)
+{
+    int k = e / L, l = e % L;
+    return uniform_f64_value(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6, p->loc, p->scale,
+                             p->value_min, p->value_max);
 }
 
 static inline void normal_f64_group(const group_words *g, const params_f64 *p,
@@ -551,6 +651,15 @@ static inline void normal_f64_group(const group_words *g, const params_f64 *p,
     }
 }
 
+static inline double normal_f64_at(const group_words *g, const params_f64 *p, int e)
+{
+    int l = e % L;
+    double r = radius_f64(g->w[0][l] >> 5, g->w[1][l] >> 6);
+    double c, s;
+    sincos_f64(g->w[2][l] >> 5, g->w[3][l] >> 6, &c, &s);
+    return p->loc + p->scale * (r * (e >= L ? s : c));
+}
+
 static inline void truncated_f64_group(const group_words *g, const params_f64 *p,
                                        double *RESTRICT out)
 {
@@ -558,13 +667,17 @@ static inline void truncated_f64_group(const group_words *g, const params_f64 *p
     const double p_low = p->p_low, p_width = p->p_width;
     const uint64_t flip = p->mirror ? UINT64_C(0x8000000000000000) : 0u;
     for (int k = 0; k < 2; k++)
-        for (int l = 0; l < L; l++) {
-            double u = field53(g->w[2 * k][l] >> 5, (g->w[2 * k + 1][l] >> 6) | 1u) * 0x1p-53;
-            double z = f64_from_bits(f64_bits(ppnd16_f64(p_low + u * p_width)) ^ flip);
-            double x = loc + scale * z;
-            x = x < lo ? lo : x;
-            out[k * L + l] = x > hi ? hi : x;
-        }
+        for (int l = 0; l < L; l++)
+            out[k * L + l] = truncated_f64_value(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6,
+                                                 loc, scale, lo, hi, p_low, p_width, flip);
+}
+
+static inline double truncated_f64_at(const group_words *g, const params_f64 *p, int e)
+{
+    int k = e / L, l = e % L;
+    return truncated_f64_value(g->w[2 * k][l] >> 5, g->w[2 * k + 1][l] >> 6, p->loc, p->scale,
+                               p->value_min, p->value_max, p->p_low, p->p_width,
+                               p->mirror ? UINT64_C(0x8000000000000000) : 0u);
 }
 
 /* ------------------------------------------------------------------ a range of elements */
@@ -591,7 +704,12 @@ static inline void stream_copy(void *dst, const void *src, size_t bytes)
 #define ALIGN64
 #endif
 
-#define FILL_RANGE(NAME, T, PARAMS, PER_GROUP, GROUP_FN)                                        \
+/* A part of a group at most this long is computed element by element (the *_at functions)
+ * rather than as a whole group: a call for a handful of values then costs a handful of
+ * transforms, not 80. Same bits either way. */
+#define SHORT_PART 8
+
+#define FILL_RANGE(NAME, T, PARAMS, PER_GROUP, GROUP_FN, AT_FN)                                 \
     static void NAME(uint64_t seed, uint64_t stream, const PARAMS *p, uint64_t first,         \
                      uint64_t count, T *out, int streaming)                                   \
     {                                                                                         \
@@ -612,9 +730,13 @@ static inline void stream_copy(void *dst, const void *src, size_t bytes)
                 }                                                                             \
                 take = PER_GROUP;                                                             \
             } else {                                                                          \
-                GROUP_FN(&g, p, tmp);                                                         \
                 take = PER_GROUP - skip < count ? PER_GROUP - skip : count;                   \
-                memcpy(out, tmp + skip, (size_t)take * sizeof(T));                            \
+                if (take <= SHORT_PART) {                                                     \
+                    for (uint64_t i = 0; i < take; i++) out[i] = AT_FN(&g, p, (int)(skip + i)); \
+                } else {                                                                      \
+                    GROUP_FN(&g, p, tmp);                                                     \
+                    memcpy(out, tmp + skip, (size_t)take * sizeof(T));                        \
+                }                                                                             \
                 skip = 0;                                                                     \
             }                                                                                 \
             out += take;                                                                      \
@@ -624,12 +746,12 @@ static inline void stream_copy(void *dst, const void *src, size_t bytes)
         if (streaming) STREAM_FENCE();                                                        \
     }
 
-FILL_RANGE(fill_uniform_f32, float, params_f32, F32_PER_GROUP, uniform_f32_group)
-FILL_RANGE(fill_normal_f32, float, params_f32, F32_PER_GROUP, normal_f32_group)
-FILL_RANGE(fill_truncated_f32, float, params_f32, F32_PER_GROUP, truncated_f32_group)
-FILL_RANGE(fill_uniform_f64, double, params_f64, F64_PER_GROUP, uniform_f64_group)
-FILL_RANGE(fill_normal_f64, double, params_f64, F64_PER_GROUP, normal_f64_group)
-FILL_RANGE(fill_truncated_f64, double, params_f64, F64_PER_GROUP, truncated_f64_group)
+FILL_RANGE(fill_uniform_f32, float, params_f32, F32_PER_GROUP, uniform_f32_group, uniform_f32_at)
+FILL_RANGE(fill_normal_f32, float, params_f32, F32_PER_GROUP, normal_f32_group, normal_f32_at)
+FILL_RANGE(fill_truncated_f32, float, params_f32, F32_PER_GROUP, truncated_f32_group, truncated_f32_at)
+FILL_RANGE(fill_uniform_f64, double, params_f64, F64_PER_GROUP, uniform_f64_group, uniform_f64_at)
+FILL_RANGE(fill_normal_f64, double, params_f64, F64_PER_GROUP, normal_f64_group, normal_f64_at)
+FILL_RANGE(fill_truncated_f64, double, params_f64, F64_PER_GROUP, truncated_f64_group, truncated_f64_at)
 
 /* The entry point of this path: elements first .. first + count - 1 on the calling thread. */
 void ISA_FN(fastki_fill_range)(const fastki_request *req, uint64_t first, uint64_t count,

@@ -21,7 +21,11 @@ import numpy as np
 
 import fastki
 
-GOLDEN = pathlib.Path(__file__).parent / "data" / "golden.json"
+from fastki._constants import STREAM_VERSION
+
+# One golden file per stream version (docs/algorithm.md, "Stream version"): the files of
+# earlier versions stay, as the record of what each version's values were.
+GOLDEN = pathlib.Path(__file__).parent / "data" / f"golden_v{STREAM_VERSION}.json"
 
 DISTS = ("uniform", "normal", "truncated_normal")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -34,6 +38,8 @@ CASES = {
         (2**64 - 1, 5, [33, 97], {"minval": "-0.3", "maxval": "0.7"}, None),
         (123456789, 2**40, [17, 19, 23], {"minval": "-2.0", "maxval": "5.0"},
          [[3, 16], [1, 18], [5, 22]]),
+        # stream version 2: ends that no dtype holds exactly
+        (5, 0, [257], {"minval": "-4.618716679195063", "maxval": "-4.28538334586173"}, None),
     ],
     "normal": [
         (0, 0, [1000], {}, None),
@@ -48,6 +54,9 @@ CASES = {
         (123456789, 2**40, [17, 19, 23], {"lower": "0.0", "upper": "inf"},
          [[3, 16], [1, 18], [5, 22]]),
         (42, 1, [4097], {"lower": "-12.0", "upper": "-11.0"}, None),
+        # stream version 2: the ends come from the exact mean and stddev
+        (3, 0, [1000], {"mean": "0.7", "stddev": "1.0", "lower": "-0.7", "upper": "-0.6999"},
+         None),
     ],
 }
 
@@ -115,6 +124,7 @@ def build():
                  "tests/test_golden.py. A change here is a change of values: a breaking "
                  "change.",
         "fastki_version": fastki.__version__,
+        "stream_version": STREAM_VERSION,
         "byteorder": sys.byteorder,
         "cases": cases,
         "random_raw": raw,

@@ -92,17 +92,17 @@ def test_reach(accuracy):
 
 def test_reach_matches_the_validator(accuracy):
     # fastki._api refuses parameters whose values would overflow, using these reaches
-    from fastki import _api
+    from fastki import _params
 
     got = _reach(accuracy)
     z32 = [v for k, v in got.items() if k.startswith("normal float32: largest")][0]
     z64 = [v for k, v in got.items() if k.startswith("normal float64: largest")][0]
-    assert z32 <= _api._Z_REACH["normal"]["float32"]
-    assert z64 <= _api._Z_REACH["normal"]["float64"]
+    assert z32 <= _params._Z_REACH["normal"]["float32"]
+    assert z64 <= _params._Z_REACH["normal"]["float64"]
     t32 = [v for k, v in got.items() if k.startswith("truncated float32 farthest")][0]
     t64 = [v for k, v in got.items() if k.startswith("truncated float64 farthest")][0]
-    assert t32 <= _api._Z_REACH["truncated_normal"]["float32"]
-    assert t64 <= _api._Z_REACH["truncated_normal"]["float64"]
+    assert t32 <= _params._Z_REACH["truncated_normal"]["float32"]
+    assert t64 <= _params._Z_REACH["truncated_normal"]["float64"]
 
 
 # --------------------------------------------------------------------------- pinned bits

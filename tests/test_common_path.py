@@ -1,39 +1,54 @@
-"""The compiled entry points for common calls (fastki/_native.pyx, "the common call").
+"""The common call (fastki/_api.py, "the fills"; fastki/_native.pyx, "the common call").
 
-fastki.uniform/normal/truncated_normal serve a call at C speed only when _api has already
-accepted its distribution parameters; every other call goes to _api's functions. These
+fastki.uniform/normal/truncated_normal are Python functions of fastki._api. A common call
+is served by the compiled helper _native.fill_accepted when the validator has already
+accepted its distribution arguments; every other call goes through _api._generate. These
 tests check that the two routes give the same bytes and errors, that the common route is
-really taken, and that the parameter cache tells -0.0 from 0.0.
+really taken, that `out=` takes it too, and that the parameter cache tells -0.0 from 0.0.
 """
+import contextlib
 import random
 
 import numpy as np
 import pytest
 
 import fastki
-from fastki import _api
+from fastki import _api, _params
 
 from conftest import native_available
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the common path is compiled")
 
-GENERAL = {"uniform": _api._uniform, "normal": _api._normal,
-           "truncated_normal": _api._truncated_normal}
+DISTS = ("uniform", "normal", "truncated_normal")
+
+
+@contextlib.contextmanager
+def validated_route():
+    """Every call through _api._generate (the validator), as without the compiled helper."""
+    saved = _api._FAST_NATIVE
+    _api._FAST_NATIVE = False
+    try:
+        yield
+    finally:
+        _api._FAST_NATIVE = saved
+
+
+def general(dist, *args, **kwargs):
+    with validated_route():
+        return getattr(fastki, dist)(*args, **kwargs)
 
 
 @pytest.fixture
 def general_calls(monkeypatch):
-    """Counts the calls that reach _api's general functions."""
-    counts = {name: 0 for name in GENERAL}
+    """Counts the calls that reach _api._generate, by distribution."""
+    counts = {name: 0 for name in DISTS}
+    original = _api._generate
 
-    def counting(name):
-        def call(*args, **kwargs):
-            counts[name] += 1
-            return GENERAL[name](*args, **kwargs)
-        return call
+    def counting(dist, *args, **kwargs):
+        counts[dist] += 1
+        return original(dist, *args, **kwargs)
 
-    for name in GENERAL:
-        monkeypatch.setattr(_api, "_" + name, counting(name))
+    monkeypatch.setattr(_api, "_generate", counting)
     return counts
 
 
@@ -44,25 +59,41 @@ def _clear_accepted():
         fastki.uniform(0, float(i), float(i) + 1.0, seed=0)
 
 
-def test_the_public_functions_are_the_compiled_entry_points():
-    assert type(fastki.normal).__name__ == "cython_function_or_method"
-    assert fastki.normal.__doc__ == _api._normal.__doc__
-    assert fastki.truncated_normal.__module__ == "fastki"
+def test_the_public_functions_live_in_the_python_layer():
+    """The compiled module holds kernels only: the public fills are _api's Python functions,
+    and _native has no entry point of its own nor any reference to _api."""
+    import types
+
+    from fastki import _native
+    for name in DISTS:
+        fn = getattr(fastki, name)
+        assert isinstance(fn, types.FunctionType) and fn.__module__ == "fastki._api"
+        assert not hasattr(_native, name)
+    assert not hasattr(_native, "bind_api")
+    assert "fastki._api" not in vars(_native).values()
 
 
-@pytest.mark.parametrize("dist", sorted(GENERAL))
+@pytest.mark.parametrize("dist", DISTS)
 def test_second_call_takes_the_common_path(dist, general_calls):
     fn = getattr(fastki, dist)
     fresh = 1.0 + random.random()  # parameters no earlier test can have had accepted
-    first = fn(17, -fresh, fresh, seed=3, dtype="float64")  # not yet accepted: _api
+    first = fn(17, -fresh, fresh, seed=3, dtype="float64")  # not yet accepted: _generate
     assert general_calls[dist] == 1
     second = fn(17, -fresh, fresh, seed=3, dtype="float64")
-    assert general_calls[dist] == 1, "the repeated call went to _api"
-    assert first.tobytes() == second.tobytes()
+    assert general_calls[dist] == 1, "the repeated call went to _generate"
+    out = np.full(17, np.nan)
+    third = fn(17, -fresh, fresh, seed=3, dtype="float64", out=out)
+    assert general_calls[dist] == 1, "the call with out= went to _generate"
+    assert third is out
+    assert first.tobytes() == second.tobytes() == out.tobytes()
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"out": np.empty(4, np.float32)},
+    {"out": np.empty(5, np.float32)},               # wrong shape: refused by _generate
+    {"out": np.empty(4, np.float64)},               # wrong dtype
+    {"out": np.empty(8, np.float32)[::2]},          # not contiguous
+    {"out": np.empty(4, np.float32).view(np.matrix)},  # a subclass
+    {"out": np.empty(4, ">f4")},                    # byte-swapped
     {"block": (slice(0, 4),)},
     {"dtype": "float16"},
     {"dtype": "<f4"},
@@ -70,27 +101,27 @@ def test_second_call_takes_the_common_path(dist, general_calls):
     {"stream": True},
     {"mean": np.float32(0.0)},
 ])
-def test_uncommon_calls_go_to_api(kwargs, general_calls):
+def test_uncommon_calls_go_to_the_validator(kwargs, general_calls):
     fastki.normal(4, seed=3)  # accepted once
     before = general_calls["normal"]
-    shape = kwargs.pop("shape", 4)
     kwargs.setdefault("seed", 3)
+    out = kwargs.get("out")
+    saved = None if out is None else out.copy()
     try:
-        fastki.normal(shape, **kwargs)
-    except TypeError:  # stream=True: refused, by _api
-        assert kwargs.get("stream") is True
+        fastki.normal(4, **kwargs)
+    except (TypeError, ValueError):  # refused by _generate; a refused out= is untouched
+        assert saved is None or saved.tobytes() == out.tobytes()
     assert general_calls["normal"] == before + 1
 
 
-def test_options_other_than_native_go_to_api(general_calls):
+def test_options_go_to_the_validator(general_calls):
     fastki.normal(5, seed=1)
     before = general_calls["normal"]
     with fastki.options(backend="numpy"):
         via_numpy = fastki.normal(5, seed=1)
-    assert general_calls["normal"] == before + 1
-    with fastki.options(num_threads=1, simd="scalar"):  # native: still the common path
+    with fastki.options(num_threads=1, simd="scalar"):
         scalar = fastki.normal(5, seed=1)
-    assert general_calls["normal"] == before + 1
+    assert general_calls["normal"] == before + 2
     assert via_numpy.tobytes() == scalar.tobytes() == fastki.normal(5, seed=1).tobytes()
 
 
@@ -102,14 +133,17 @@ DTYPES = ["float32", "float64", np.float32, np.float64, np.dtype("float32"),
 
 @pytest.mark.parametrize("shape", SHAPES, ids=repr)
 @pytest.mark.parametrize("dtype", DTYPES, ids=repr)
-@pytest.mark.parametrize("dist", sorted(GENERAL))
-def test_same_bytes_as_api(dist, dtype, shape):
+@pytest.mark.parametrize("dist", DISTS)
+def test_same_bytes_as_the_validated_route(dist, dtype, shape):
     for _ in range(2):  # once to have the parameters accepted, once on the common path
         got = getattr(fastki, dist)(shape, seed=2**64 - 1, stream=5, dtype=dtype)
-    want = GENERAL[dist](shape, seed=2**64 - 1, stream=5, dtype=dtype)
+    want = general(dist, shape, seed=2**64 - 1, stream=5, dtype=dtype)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.flags.c_contiguous and got.flags.writeable and got.flags.owndata
     assert got.tobytes() == want.tobytes()
+    out = np.full(want.shape, np.nan, dtype=want.dtype)
+    assert getattr(fastki, dist)(shape, seed=2**64 - 1, stream=5, dtype=dtype, out=out) is out
+    assert out.tobytes() == want.tobytes()
 
 
 def test_many_parameter_sets_share_the_cache_without_mixing():
@@ -123,7 +157,7 @@ def test_many_parameter_sets_share_the_cache_without_mixing():
         for dist, a, b, dtype in sets:
             args = (min(a, b), max(a, b)) if dist == "uniform" else (a, b)
             got = getattr(fastki, dist)(7, *args, seed=11, dtype=dtype)
-            want = GENERAL[dist](7, *args, seed=11, dtype=dtype)
+            want = general(dist, 7, *args, seed=11, dtype=dtype)
             assert got.tobytes() == want.tobytes(), (dist, args, dtype)
 
 
@@ -133,14 +167,14 @@ def test_negative_zero_parameters_are_not_zero(backend):
     a cache keyed by value (0.0 == -0.0) used to return whichever came first."""
     with fastki.options(backend=backend):
         _clear_accepted()
-        _api._normal_params.cache_clear()
+        _params._normal_params.cache_clear()
         plus = fastki.normal(64, 0.0, 0.0, seed=1, dtype="float64")
         minus = fastki.normal(64, -0.0, 0.0, seed=1, dtype="float64")
         plus_again = fastki.normal(64, 0.0, 0.0, seed=1, dtype="float64")
     assert not np.signbit(plus).any() and not np.signbit(plus_again).any()
     assert np.signbit(minus).any() and not np.signbit(minus).all()
     # the same -0.0 pattern as computed with nothing cached, by the other backend
-    _api._normal_params.cache_clear()
+    _params._normal_params.cache_clear()
     with fastki.options(backend="numpy" if backend == "native" else "native"):
         fresh = fastki.normal(64, -0.0, 0.0, seed=1, dtype="float64")
     assert minus.tobytes() == fresh.tobytes()
@@ -166,7 +200,7 @@ def test_int_parameters_equal_their_floats():
     (lambda: fastki.normal((2**40, 2**40), seed=1), ValueError, "too large|more than"),
 ])
 def test_errors_after_the_parameters_were_accepted(call, exc, match):
-    """A call the common path does not take reaches _api's validator, even when the same
+    """A call the common path does not take reaches the validator, even when the same
     distribution parameters were accepted before."""
     fastki.normal(3, seed=1)
     fastki.uniform(3, seed=1)
@@ -175,7 +209,7 @@ def test_errors_after_the_parameters_were_accepted(call, exc, match):
         call()
 
 
-def test_huge_allocation_fails_with_the_api_message():
+def test_huge_allocation_fails_with_the_validator_message():
     fastki.normal(3, seed=1)
     with pytest.raises((MemoryError, ValueError), match=r"shape \(2147483647, 2147483647\)"):
         fastki.normal((2**31 - 1, 2**31 - 1), seed=1)

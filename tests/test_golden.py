@@ -1,6 +1,6 @@
 """The golden file: fixed fills must keep their exact bytes, in both backends.
 
-tests/data/golden.json was written once by tests/make_golden.py. If this test fails, values
+tests/data/golden_v<stream version>.json was written once by tests/make_golden.py. If this test fails, values
 changed: that is a breaking change (docs/algorithm.md, CHANGELOG.md), not something to fix by regenerating.
 """
 import json
@@ -12,6 +12,9 @@ import pytest
 from conftest import backends
 from make_golden import DISTS, DTYPES, GOLDEN, generate, raw_words, resolve_dtype, sha256
 
+import fastki
+from fastki._constants import STREAM_VERSION
+
 DATA = json.loads(GOLDEN.read_text())
 CASES = DATA["cases"]
 
@@ -21,6 +24,13 @@ pytestmark = pytest.mark.skipif(DATA["byteorder"] != sys.byteorder,
 
 def _id(case):
     return f"{case['dist']}-{case['dtype']}-{case['shape']}-s{case['seed'] % 1000}"
+
+
+def test_golden_file_is_the_stream_version_of_the_package():
+    """The hashes are those of the package's stream version: a change of values without a
+    new version (and a new golden file) fails here or in test_golden_hash."""
+    assert DATA["stream_version"] == fastki.info()["stream_version"] == STREAM_VERSION
+    assert GOLDEN.name == f"golden_v{STREAM_VERSION}.json"
 
 
 def test_golden_file_covers_every_distribution_and_dtype():

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastki
-from fastki import _api
+from fastki import _api, _params
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 
@@ -296,11 +296,11 @@ def check_values(fill, res, dtype, params):
     if compute != dt.name:  # float16/bfloat16: rounded float32 values; NaN-free is the check
         return
     if fill == "uniform":
-        p = _api._uniform_params(float(params["minval"]), float(params["maxval"]), compute)
+        p = _params._uniform_params(float(params["minval"]), float(params["maxval"]), compute)
         assert vals.min() >= float(p.loc) and vals.max() <= max(float(p.loc), float(p.value_max))
     elif fill == "truncated_normal":
         lo, hi = float(params["lower"]), float(params["upper"])
-        p = _api._truncated_params(float(params["mean"]), float(params["stddev"]), lo, hi, compute)
+        p = _params._truncated_params(float(params["mean"]), float(params["stddev"]), lo, hi, compute)
         vmin, vmax = float(p.value_min), float(p.value_max)
         assert vals.min() >= vmin and vals.max() <= vmax, (vals.min(), vals.max(), vmin, vmax)
         m, s = Fraction(float(p.loc)), Fraction(float(p.scale))

@@ -299,6 +299,8 @@ def test_half_precision_is_float32_rounded(dist, half, backend):
     the parameters, independently of fastki's own code."""
     half = np.dtype(half)
     for params in PARAMS[dist][:3] + PARAMS[dist][3:][-1:] * (dist != "uniform"):
+        if params.get("maxval") == 1e-3 + 1e-6:
+            continue  # holds no float16/bfloat16 value: test_narrow_interval_without_a_value
         key = tuple(sorted(params.items()))
         f32 = oracle(dist, 4097, "float32", key)
         got = gen(dist, 4097, backend, half, **params)
@@ -316,29 +318,48 @@ def test_half_precision_is_float32_rounded(dist, half, backend):
 
 
 def _narrow_clamp(f32, dist, half, params):
-    """f32 clamped to the bounds of docs/algorithm.md section 7 for the narrow dtype half."""
+    """f32 clamped to the bounds of docs/algorithm.md section 7 for the narrow dtype half:
+    the values of half inside the interval the caller asked for, from the exact (unrounded)
+    parameters; derived here with Fractions, independently of fastki's own code."""
     t = half.type
-    if dist == "uniform":
-        lo = t(np.float32(params.get("minval", 0.0)))
-        hi = t(np.float32(params.get("maxval", 1.0)))
-        top = max(lo, np.nextafter(hi, t(-np.inf))) if hi > lo else lo
-        return np.clip(f32, np.float32(lo), np.float32(top))
-    if dist == "normal":
-        return f32
-    m, sd = np.float32(params.get("mean", 0.0)), np.float32(params.get("stddev", 1.0))
-    bounds = []
-    for z, up in ((params.get("lower", -2.0), True), (params.get("upper", 2.0), False)):
-        if math.isinf(z):
-            bounds.append(np.float32(z))
-            continue
-        end = Fraction(float(m)) + Fraction(float(sd)) * Fraction(z)  # exact
+
+    def inward(end, up, strict=False):
         v = t(float(end))
         if up and Fraction(float(v)) < end:
             v = np.nextafter(v, t(np.inf))
-        if not up and Fraction(float(v)) > end:
+        if not up and (Fraction(float(v)) > end or (strict and Fraction(float(v)) == end)):
             v = np.nextafter(v, t(-np.inf))
-        bounds.append(np.float32(v))
-    return np.clip(f32, *bounds)
+        return np.float32(v)
+
+    if dist == "uniform":
+        lo, hi = params.get("minval", 0.0), params.get("maxval", 1.0)
+        if lo == hi:
+            return np.clip(f32, np.float32(t(lo)), np.float32(t(lo)))
+        return _where_clamp(f32, inward(Fraction(lo), True), inward(Fraction(hi), False, True))
+    if dist == "normal":
+        return f32
+    m, sd = Fraction(params.get("mean", 0.0)), Fraction(params.get("stddev", 1.0))
+    bounds = []
+    for z, up in ((params.get("lower", -2.0), True), (params.get("upper", 2.0), False)):
+        bounds.append(np.float32(z) if math.isinf(z) else inward(m + sd * Fraction(z), up))
+    return _where_clamp(f32, *bounds)
+
+
+def _where_clamp(x, lo, hi):
+    """The clamp of docs/algorithm.md: only values strictly beyond a bound are replaced."""
+    x = x.copy()
+    x[x < lo] = lo
+    x[x > hi] = hi
+    return x
+
+
+def test_narrow_interval_without_a_value_is_refused():
+    """uniform on [1.0001, 1.0002) holds no float16 value (they are 2**-10 apart there):
+    refused, on both backends, rather than returning values outside it."""
+    for backend in ("native", "numpy"):
+        with pytest.raises(ValueError, match=r"^minval, maxval: the interval \[1.0001, "
+                                             r"1.0002\) holds no float16 value$"):
+            gen("uniform", 10, backend, "float16", minval=1.0001, maxval=1.0002)
 
 
 def test_half_precision_every_simd_and_threads(simd):

@@ -398,7 +398,7 @@ def ppnd16(fast, seed):
 def reach():
     """The extreme values each distribution can produce (standard parameters), computed by
     the implementations from the extreme fields, with the true Phi^-1 / radius beside them."""
-    from fastki import _api
+    from fastki import _api, _params
 
     out = []
     # normal float32: the largest radius is at F = 2**24 - 1 (u = 2**-24); cos reaches 1.0
@@ -419,7 +419,7 @@ def reach():
 
     for dt, bits, ppnd in ((F32, 24, _ppnd7), (F64, 53, _ppnd16)):
         for lower, upper in ((-math.inf, math.inf), (-2.0, 2.0)):
-            p = _api._truncated_params(0.0, 1.0, lower, upper, dt.name).as_dtype(dt)
+            p = _params._truncated_params(0.0, 1.0, lower, upper, dt.name).as_dtype(dt)
             u = np.array([2.0 ** -bits, 1 - 2.0 ** -bits], dtype=dt)
             z = N._truncated(u, p, dt)
             exact = ndtri(float(p.p_low) + np.array([2.0 ** -bits, 1 - 2.0 ** -bits])
@@ -436,7 +436,7 @@ def reach():
                 float(-_ppnd16(np.array([2.0 ** -1013]))[0]), float(-ndtri(2.0 ** -1013))))
     # uniform on [0, 1)
     for dt, bits in ((F32, 24), (F64, 53)):
-        p = _api._uniform_params(0.0, 1.0, dt.name).as_dtype(dt)
+        p = _params._uniform_params(0.0, 1.0, dt.name).as_dtype(dt)
         top = min(p.loc + p.scale * dt.type(1 - 2.0 ** -bits), p.value_max)
         out.append((f"uniform {dt.name} [0, 1): largest", float(top), 1 - 2.0 ** -bits))
     return out
