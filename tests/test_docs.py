@@ -1,0 +1,154 @@
+"""Every fenced ```python block of README.md and docs/*.md runs on its own, as written.
+
+Sybil finds the blocks (its Markdown PythonCodeBlockParser); the evaluator here replaces
+Sybil's in-process one: each block's source is written to a file and run by a fresh
+`sys.executable` with a temporary directory as its working directory, so nothing of a block
+(names, imports, files it writes) reaches another, and the installed fastki is the one
+imported (the checkout is not on sys.path). A block fails with its stderr.
+
+Environment given to every block:
+* FASTKI_EXAMPLE_GIB=0.0625: examples that would write tens of GiB read their size from
+  this variable (their default is the size the text describes), so that here they stay
+  small;
+* KERAS_BACKEND=torch unless already set (the backend the test extra installs).
+
+A block that imports an optional package this environment lacks (torch, keras, jax,
+dask, zarr, distributed, ml_dtypes, scipy) is skipped, with its name; in CI they are all
+installed, so every block runs there.
+"""
+import ast
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+sybil = pytest.importorskip("sybil")
+from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DOCUMENTS = ([REPO / "README.md"] if (REPO / "README.md").exists() else []) + \
+    sorted((REPO / "docs").glob("*.md"))
+if not DOCUMENTS:
+    pytest.skip("README.md and docs/ are not beside this tests/ directory (a copy of the "
+                "tests run against a wheel)", allow_module_level=True)
+
+OPTIONAL = ("torch", "keras", "jax", "dask", "zarr", "distributed", "ml_dtypes", "scipy")
+EXAMPLE_GIB = "0.0625"
+TIMEOUT_S = 600
+
+
+def _imported_top_level(source):
+    """Top-level package names the block imports (anywhere in it)."""
+    names = set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return names                  # the fresh interpreter reports it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _missing_optional(source):
+    return sorted(n for n in _imported_top_level(source) & set(OPTIONAL)
+                  if importlib.util.find_spec(n) is None)
+
+
+def _block_env():
+    env = dict(os.environ)
+    for key in ("PYTHONPATH", "FASTKI_BACKEND", "FASTKI_SIMD"):
+        env.pop(key, None)            # what the documents describe: a default environment
+    env["FASTKI_EXAMPLE_GIB"] = EXAMPLE_GIB
+    env.setdefault("KERAS_BACKEND", "torch")
+    return env
+
+
+def _relative(path):
+    path = pathlib.Path(path).resolve()
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else pathlib.Path(path.name)
+
+
+def run_in_fresh_process(example):
+    """Sybil evaluator: the block's source in a new interpreter; raises on failure."""
+    source = str(example.parsed)
+    rel = _relative(example.path)
+    missing = _missing_optional(source)
+    if missing:
+        pytest.skip(f"{rel} line {example.line} needs {', '.join(missing)}, not installed")
+    with tempfile.TemporaryDirectory(prefix="fastki-docs-") as cwd:
+        # blank lines first, so a traceback's line numbers are the document's
+        script = pathlib.Path(cwd, f"{rel.as_posix().replace('/', '_')}.py")
+        script.write_text("\n" * example.line + source, encoding="utf-8")
+        r = subprocess.run([sys.executable, script.name], cwd=cwd, env=_block_env(),
+                           capture_output=True, text=True, timeout=TIMEOUT_S)
+    if r.returncode != 0:
+        raise AssertionError(f"{rel}, the python block at line {example.line}, exited with "
+                             f"{r.returncode}:\n{r.stderr}")
+
+
+class FreshProcessPythonParser(PythonCodeBlockParser):
+    """Sybil's Markdown Python code-block parser, with each block run in a new process."""
+
+    def __init__(self):
+        super().__init__()
+        self.codeblock_parser = CodeBlockParser("python", run_in_fresh_process)
+
+
+PARSER = sybil.Sybil(parsers=[FreshProcessPythonParser()], path=str(REPO))
+
+
+def _examples():
+    found = []
+    for path in DOCUMENTS:
+        for example in PARSER.parse(path):
+            rel = path.relative_to(REPO).as_posix()
+            found.append(pytest.param(example, id=f"{rel}:{example.line}"))
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_the_documents_have_python_blocks():
+    """The parser sees the blocks (else the parametrized test below would pass vacuously)."""
+    per_file = {}
+    for p in EXAMPLES:
+        per_file.setdefault(pathlib.Path(p.values[0].path).name, 0)
+        per_file[pathlib.Path(p.values[0].path).name] += 1
+    assert per_file.get("README.md", 0) >= 5, per_file
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert per_file["README.md"] == text.count("```python"), per_file
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_python_block_runs_alone(example):
+    example.evaluate()
+
+
+def test_a_failing_block_fails(tmp_path):
+    """The evaluator reports a block that raises (NameError here), with its stderr."""
+    doc = tmp_path / "bad.md"
+    doc.write_text("text\n\n```python\nprint(undefined_name)\n```\n", encoding="utf-8")
+    (example,) = list(sybil.Sybil(parsers=[FreshProcessPythonParser()],
+                                  path=str(tmp_path)).parse(doc))
+    with pytest.raises(AssertionError, match=r"(?s)bad.md, the python block at line 3, exited "
+                                             r"with 1:.*line 4.*NameError: name 'undefined_name'"):
+        example.evaluate()
+
+
+def test_blocks_do_not_share_a_namespace(tmp_path):
+    """Two blocks of one document: the second cannot see the first's names."""
+    doc = tmp_path / "two.md"
+    doc.write_text("```python\nx = 1\n```\n\n```python\nprint(x)\n```\n", encoding="utf-8")
+    first, second = list(sybil.Sybil(parsers=[FreshProcessPythonParser()],
+                                     path=str(tmp_path)).parse(doc))
+    first.evaluate()
+    with pytest.raises(AssertionError, match="NameError: name 'x'"):
+        second.evaluate()
