@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import _busy
 from ._timing import median_seconds
 from ._timing import progress as _progress
 
@@ -23,6 +24,7 @@ def add_arguments(parser):
                         help="OpenMP threads for fastki (default: OpenMP's, e.g. OMP_NUM_THREADS)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     parser.add_argument("--no-peers", action="store_true", help="skip PyTorch, JAX and Keras")
+    _busy.add_arguments(parser)  # --busy and its options: fastki/_busy.py
 
 
 # --------------------------------------------------------------------------- references
@@ -128,6 +130,11 @@ def run(args):
         print(f"WARNING: timing the {info['backend']} backend, not the compiled kernel "
               f"(native loaded: {info['native_loaded']})", flush=True)
     results = {"info": info, "size": n, "repeat": repeat, "fills": [], "checks": {}}
+    if args.only_busy:  # the --busy section alone (fastki/_busy.py)
+        _busy.run_busy(args, results)
+        if args.json:
+            print(json.dumps(results, indent=2))
+        return 0
     lines = []
     header = f"{'fill':<26}{'fastki ns/el':>13}  {'reference':<28}{'ns/el':>9}{'speed-up':>10}"
     lines.append(header)
@@ -183,11 +190,19 @@ def run(args):
     gen = np.random.default_rng(0)
     for size in (1, 1000):
         reps = 20000 if size == 1 else 5000
-        ours = _per_call(lambda: fastki.normal(size, seed=1), reps)
-        theirs = _per_call(lambda: gen.standard_normal(size, dtype=np.float32), reps)
-        print(f"overhead: normal float32 of {size} element(s): fastki {ours * 1e6:.2f} us, "
-              f"numpy {theirs * 1e6:.2f} us ({theirs / ours:.1f}x)", flush=True)
-        results["checks"][f"call_{size}"] = {"fastki_us": ours * 1e6, "numpy_us": theirs * 1e6}
+        target = np.empty(size, np.float32)
+        for label, ours_fn, theirs_fn in (
+                ("", lambda: fastki.normal(size, seed=1),
+                 lambda: gen.standard_normal(size, dtype=np.float32)),
+                (" with out=", lambda: fastki.normal(size, seed=1, out=target),
+                 lambda: gen.standard_normal(size, dtype=np.float32, out=target))):
+            ours = _per_call(ours_fn, reps)
+            theirs = _per_call(theirs_fn, reps)
+            print(f"overhead: normal float32 of {size} element(s){label}: fastki "
+                  f"{ours * 1e6:.2f} us, numpy {theirs * 1e6:.2f} us ({theirs / ours:.1f}x)",
+                  flush=True)
+            key = f"call_{size}" + ("_out" if label else "")
+            results["checks"][key] = {"fastki_us": ours * 1e6, "numpy_us": theirs * 1e6}
     if args.json:
         print(json.dumps(results, indent=2))
     return 0 if ok else 1
