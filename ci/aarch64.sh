@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The aarch64 build, checked on this x86 machine under emulation (qemu-aarch64, user mode):
+#
+#   1. golden hashes: tests/c/golden_fills.c built for x86 prints one hash per distribution x
+#      dtype x parameter set x offset (first element, up to 2**64 - 1) x count x thread count
+#      (1, 2, 3) on every x86 path this CPU has; the scalar path's lines are the golden ones
+#      and every other x86 path must give the same;
+#   2. the same program cross-compiled for aarch64 with the flags of tools/buildflags.py, run
+#      under qemu-aarch64 on the neon path and on the portable (scalar) path, and once more
+#      built as the architectures without a SIMD path of their own get the portable path
+#      (auto-vectorized, FASTKI_ARCH=other): every line must equal the golden one;
+#   3. tests/c/test_fills.c (guards, unwritten elements, ranges against one long fill) under
+#      qemu-aarch64, with the shipped and with lowered thread/streaming thresholds;
+#   4. no fused multiply-add instruction (fmla, fmadd, ...) in any aarch64 object;
+#   5. instructions per element, counted by qemu (tools/qemu_insns.py) for every distribution
+#      x dtype on the neon, portable and auto-vectorized portable paths; normal float32 on the
+#      neon path must take at most a third of the portable path's (docs/benchmarks.md).
+#
+# Every golden line and every check counts; the last line is "N passed, N failed" and the exit
+# status is 1 if anything failed. Installs what it needs with apt-get. About 1-2 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+PY=${PYTHON:-python3}
+XCC=${XCC:-aarch64-linux-gnu-gcc}
+SYSROOT=${SYSROOT:-/usr/aarch64-linux-gnu}
+if ! command -v "$XCC" >/dev/null || ! command -v qemu-aarch64 >/dev/null \
+        || ! ls "$SYSROOT"/lib/libgomp.so.1 >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+     libgomp1-arm64-cross qemu-user binutils-aarch64-linux-gnu) >/dev/null
+fi
+QEMU=(qemu-aarch64 -L "$SYSROOT")
+out=build/ci-aarch64
+rm -rf "$out"
+mkdir -p "$out"
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+lowered=(-DFASTKI_MIN_WORK_PER_THREAD=16 -DFASTKI_STREAM_MIN_BYTES=256)
+
+# compare FILE with the golden lines: one pass or fail per line
+compare() {
+  local what=$1 file=$2 p f
+  read -r p f < <(paste -d'|' "$out/golden.txt" "$file" | awk -F'|' \
+      '$1 == $2 {p++; next} {f++; if (f <= 5) print "  differs: " $2 " (golden " $1 ")" > "/dev/stderr"}
+       END {print p + 0, f + 0}')
+  local want ngot
+  want=$(wc -l < "$out/golden.txt")
+  ngot=$(wc -l < "$file")
+  if [ "$ngot" -ne "$want" ]; then f=$((f + want - p - f)); fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  printf '  %-44s %5d lines equal the golden ones, %d differ\n' "$what" "$p" "$f"
+}
+
+echo "--- 1. golden hashes from the x86 build"
+TEST_SOURCE=tests/c/golden_fills.c bash ci/build_c_tests.sh "$out/x86" "${lowered[@]}" | tail -1
+OMP_NUM_THREADS=3 "$out/x86/golden_fills" scalar > "$out/golden.txt"
+echo "  $(wc -l < "$out/golden.txt") golden lines (x86 scalar path)"
+for p in sse2 avx2 avx512; do
+  if OMP_NUM_THREADS=3 "$out/x86/golden_fills" "$p" > "$out/x86-$p.txt" 2>/dev/null; then
+    compare "x86 $p" "$out/x86-$p.txt"
+  else
+    echo "  x86 $p: not on this CPU"
+  fi
+done
+
+echo "--- 2. aarch64 under qemu-aarch64: the same lines"
+for build in table other; do
+  # table: the flags tools/buildflags.py gives aarch64; other: the architectures with only the
+  # portable path, which is auto-vectorized there
+  FASTKI_ARCH=$([ $build = table ] && echo aarch64 || echo other) CC=$XCC \
+    TEST_SOURCE=tests/c/golden_fills.c bash ci/build_c_tests.sh "$out/a64-$build" "${lowered[@]}" | tail -1
+done
+for run in "table neon" "table scalar" "other scalar"; do
+  set -- $run
+  OMP_NUM_THREADS=3 "${QEMU[@]}" "$out/a64-$1/golden_fills" "$2" > "$out/a64-$1-$2.txt" \
+    || bad "golden_fills $2 ($1 build) exited $?"
+  label="aarch64 $2"
+  if [ "$1" = other ]; then label="aarch64 scalar (portable, auto-vectorized)"; fi
+  compare "$label" "$out/a64-$1-$2.txt"
+done
+
+echo "--- 3. tests/c/test_fills.c under qemu-aarch64"
+CC=$XCC bash ci/build_c_tests.sh "$out/tf-shipped" | tail -1
+CC=$XCC bash ci/build_c_tests.sh "$out/tf-small" "${lowered[@]}" | tail -1
+for b in shipped small; do
+  if OMP_NUM_THREADS=3 timeout 300 "${QEMU[@]}" "$out/tf-$b/test_fills" > "$out/tf-$b.log" 2>&1; then
+    ok
+  else
+    bad "test_fills ($b thresholds)"
+  fi
+  echo "  $b thresholds: $(head -1 "$out/tf-$b.log" | cut -c1-60); $(tail -1 "$out/tf-$b.log")"
+done
+
+echo "--- 4. no fused multiply-add in the aarch64 objects"
+for o in "$out"/a64-table/*.o "$out"/a64-other/*.o; do
+  n=$(aarch64-linux-gnu-objdump -d "$o" | grep -cE '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub|fmlal2?|fmlsl2?|bfmla[bt]?)\s' || true)
+  if [ "$n" -eq 0 ]; then ok; else bad "$o has $n fused multiply-add instructions"; fi
+done
+echo "  $(ls "$out"/a64-table/*.o "$out"/a64-other/*.o | wc -l) objects checked"
+
+echo "--- 5. instructions per element under qemu (counts, not times)"
+CC=$XCC TEST_SOURCE=tests/c/one_fill.c bash ci/build_c_tests.sh "$out/count" | tail -1
+FASTKI_ARCH=other CC=$XCC TEST_SOURCE=tests/c/one_fill.c bash ci/build_c_tests.sh "$out/count-other" | tail -1
+# instructions of a fill of 17600 elements minus one of 1600: the per-call cost and process
+# start cancel; both are whole numbers of groups (80 float32 or 32 float64 elements)
+per_element() {
+  local bin=$1 path=$2 dist=$3 dtype=$4 a b
+  "${QEMU[@]}" -d in_asm,exec,nochain -D "$out/q.log" "$bin" "$path" "$dist" "$dtype" 1600 >/dev/null
+  a=$($PY tools/qemu_insns.py "$out/q.log")
+  "${QEMU[@]}" -d in_asm,exec,nochain -D "$out/q.log" "$bin" "$path" "$dist" "$dtype" 17600 >/dev/null
+  b=$($PY tools/qemu_insns.py "$out/q.log")
+  rm -f "$out/q.log"
+  $PY -c "print('%.2f' % (($b - $a) / 16000))"
+}
+printf '  %-17s %-8s %8s %10s %12s %8s\n' distribution dtype neon portable "portable-vec" ratio
+for dist in uniform normal truncated_normal; do
+  for dtype in float32 float64; do
+    n=$(per_element "$out/count/one_fill" neon $dist $dtype)
+    s=$(per_element "$out/count/one_fill" scalar $dist $dtype)
+    v=$(per_element "$out/count-other/one_fill" scalar $dist $dtype)
+    r=$($PY -c "print('%.3f' % ($n / $s))")
+    printf '  %-17s %-8s %8s %10s %12s %8s\n' $dist $dtype "$n" "$s" "$v" "$r"
+    if [ $dist = normal ] && [ $dtype = float32 ]; then
+      if $PY -c "import sys; sys.exit(0 if 3 * $n <= $s else 1)"; then ok
+      else bad "normal float32: neon $n instructions per element, more than a third of $s"; fi
+    fi
+  done
+done
+
+echo "aarch64.sh: $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
