@@ -152,3 +152,34 @@ def test_blocks_do_not_share_a_namespace(tmp_path):
     first.evaluate()
     with pytest.raises(AssertionError, match="NameError: name 'x'"):
         second.evaluate()
+
+
+# --------------------------------------------------------------------------- quoted figures
+
+
+def _reach_table():
+    """docs/algorithm.md section 9's table: {row name: (fastki value, exact) as written}."""
+    text = (REPO / "docs" / "algorithm.md").read_text(encoding="utf-8")
+    section = text[text.index("## 9. Reach"):text.index("## 10.")]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("reach", "---") and not cells[0].startswith("-"):
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def test_reach_table_is_what_tools_accuracy_prints():
+    """Every row of the reach table, digit for digit as `python tools/accuracy.py` prints
+    it (fastki's value by repr, the exact value to 9 significant digits)."""
+    pytest.importorskip("scipy")
+    tool = REPO / "tools" / "accuracy.py"
+    if not (REPO / "docs" / "algorithm.md").exists() or not tool.exists():
+        pytest.skip("docs/algorithm.md or tools/accuracy.py is not beside tests/")
+    spec = importlib.util.spec_from_file_location("fastki_accuracy_tool_docs", tool)
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    computed = {name: (repr(got), f"{exact:.9g}") for name, got, exact in accuracy.reach()}
+    written = _reach_table()
+    assert len(written) >= 16
+    assert written == computed
