@@ -203,6 +203,8 @@ def run(args):
                   flush=True)
             key = f"call_{size}" + ("_out" if label else "")
             results["checks"][key] = {"fastki_us": ours * 1e6, "numpy_us": theirs * 1e6}
+    if args.busy:
+        _busy.run_busy(args, results)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0 if ok else 1

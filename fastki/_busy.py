@@ -1,0 +1,256 @@
+"""`python -m fastki bench --busy`: threads on a machine that is doing other things.
+
+1. The thread-scaling line (normal float32, --size elements, 1 vs 2 threads, medians) on the
+   machine as it is, then again while a child process of this run keeps one core busy (a plain
+   Python loop at normal priority, ended by its process id when the measurement ends, on
+   Ctrl-C and on SIGTERM; it also stops by itself once this process is gone).
+2. The Dask threaded-scheduler line: a normal float32 Dask array (--dask-bytes, default 2 GiB,
+   in --dask-chunk-bytes chunks, default 64 MiB) written by `da.store` into a preallocated
+   NumPy array, each setting in a fresh child process: fastki's defaults, OMP_NUM_THREADS=1,
+   and the settings before the split and sharing rules of src_c/dispatch.c ("threads")
+   existed (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0).
+3. With --splits, the table docs/benchmarks.md ("Threads on a busy machine") asks for: every
+   split setting (schedule, chunk size, streaming stores, OpenMP wait policy) timed 1 vs 2
+   threads quiet and busy, each setting in a child process of its own (the settings are read
+   once per process).
+
+Timings use fastki/_timing.py's rule (median after a warm-up run). Nothing here is asserted:
+the figures are printed (and returned in --json) for a person to judge on a quiet machine."""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from ._timing import median_seconds
+from ._timing import progress as _progress
+
+# The busy loop. It checks now and then that the bench is still its parent, so that it cannot
+# outlive a bench killed with SIGKILL; between checks it is `while True: pass`.
+SPINNER = (
+    "import os, sys\n"
+    "parent = os.getppid()\n"
+    "sys.stdout.write('spinning\\n'); sys.stdout.flush()\n"
+    "i = 0\n"
+    "while True:\n"
+    "    i += 1\n"
+    "    if not i & 0xFFFFF and os.getppid() != parent:\n"
+    "        break\n"
+)
+
+# Each split setting of docs/benchmarks.md's table: a label and the environment it runs with.
+SPLITS = (
+    ("default (dynamic, 256 groups)", {}),
+    ("static (before issue 13)", {"FASTKI_SCHEDULE": "static"}),
+    ("dynamic, 16 groups", {"FASTKI_CHUNK_GROUPS": "16"}),
+    ("dynamic, 64 groups", {"FASTKI_CHUNK_GROUPS": "64"}),
+    ("dynamic, 1024 groups", {"FASTKI_CHUNK_GROUPS": "1024"}),
+    ("dynamic, 4096 groups", {"FASTKI_CHUNK_GROUPS": "4096"}),
+    ("guided, at least 256 groups", {"FASTKI_SCHEDULE": "guided"}),
+    ("default, streaming stores on", {"FASTKI_STREAMING": "on"}),
+    ("default, streaming stores off", {"FASTKI_STREAMING": "off"}),
+    ("default, OMP_WAIT_POLICY=passive", {"OMP_WAIT_POLICY": "passive"}),
+    ("static, OMP_WAIT_POLICY=passive", {"FASTKI_SCHEDULE": "static", "OMP_WAIT_POLICY": "passive"}),
+    ("default, GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
+)
+# The variables a setting may set: removed from every child's environment first, so that each
+# row runs with exactly what it names.
+_SPLIT_VARS = ("FASTKI_SCHEDULE", "FASTKI_CHUNK_GROUPS", "FASTKI_STREAMING",
+               "FASTKI_SHARE_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+SCALING_CHILD = """
+import json, sys
+import numpy as np
+import fastki
+from fastki._timing import median_seconds
+n, repeat, threads = {n}, {repeat}, {threads}
+out = np.empty(n, np.float32)
+with fastki.options(num_threads=1):
+    one = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+with fastki.options(num_threads=threads):
+    many = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+json.dump({{"one": one, "many": many, "settings": fastki._native.thread_settings()}}, sys.stdout)
+"""
+
+DASK_CHILD = """
+import json, sys
+import numpy as np
+import dask.array as da
+import fastki
+import fastki.dask
+from fastki._timing import median_seconds
+n, chunk, repeat = {n}, {chunk}, {repeat}
+target = np.empty(n, np.float32)
+lazy = fastki.dask.normal((n,), seed=1, chunks=(chunk,))
+seconds = median_seconds(lambda: da.store(lazy, target, lock=False, scheduler="threads"), repeat)
+ok = target[:1000].tobytes() == fastki.normal(n, seed=1, block=(slice(0, 1000),)).tobytes()
+json.dump({{"seconds": seconds, "first_chunk_ok": ok,
+           "max_threads": fastki._native.max_threads()}}, sys.stdout)
+"""
+
+DASK_SETTINGS = (
+    ("default", {}),
+    ("OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
+    ("before issue 13 (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0)",
+     {"FASTKI_SCHEDULE": "static", "FASTKI_SHARE_THREADS": "0"}),
+)
+
+
+def add_arguments(parser):
+    parser.add_argument("--busy", action="store_true",
+                        help="also time 1 vs 2 threads with one core kept busy by a child "
+                             "process, and a Dask threaded-scheduler write")
+    parser.add_argument("--only-busy", action="store_true",
+                        help="with --busy: skip the fill table and the other checks")
+    parser.add_argument("--splits", action="store_true",
+                        help="with --busy: time every split setting quiet and busy "
+                             "(docs/benchmarks.md, 'Threads on a busy machine')")
+    parser.add_argument("--dask-bytes", type=_positive, default=2 << 30,
+                        help="bytes of the Dask array for --busy (2 GiB)")
+    parser.add_argument("--dask-chunk-bytes", type=_positive, default=64 << 20,
+                        help="bytes per Dask chunk for --busy (64 MiB)")
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+@contextlib.contextmanager
+def busy_core():
+    """One core kept busy by a child process for the duration; yields its process id."""
+    spinner = subprocess.Popen([sys.executable, "-c", SPINNER], stdout=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+    installed, previous = False, None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):
+            raise SystemExit(128 + signum)
+        previous, installed = signal.signal(signal.SIGTERM, on_term), True
+    try:
+        if spinner.stdout.readline() != b"spinning\n":
+            raise RuntimeError("the busy-core child process did not start")
+        _progress(f"  one core kept busy by process {spinner.pid}")
+        yield spinner.pid
+    finally:
+        spinner.kill()  # by its process id; it is our own child, so the id is still ours
+        spinner.wait()
+        spinner.stdout.close()
+        _progress(f"  process {spinner.pid} ended")
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _child_env(setting):
+    env = {k: v for k, v in os.environ.items() if k not in _SPLIT_VARS}
+    env.update(setting)
+    return env
+
+
+def _child(code, setting):
+    proc = subprocess.run([sys.executable, "-c", code], env=_child_env(setting),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child with {setting} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def scaling(n, repeat, threads):
+    """(one-thread seconds, many-thread seconds): normal float32 of n elements, in this process."""
+    import numpy as np
+
+    import fastki
+
+    out = np.empty(n, np.float32)
+    with fastki.options(num_threads=1):
+        one = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+    with fastki.options(num_threads=threads):
+        many = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+    return one, many
+
+
+def _line(label, n, threads, one, many):
+    return (f"busy: normal float32 {n} elements, {threads} threads vs 1, {label}: "
+            f"{one / many:.2f}x (1 thread {one * 1e9 / n:.2f} ns/el, {threads} threads "
+            f"{many * 1e9 / n:.2f} ns/el)")
+
+
+def run_busy(args, results):
+    """The --busy section; adds results["checks"]["busy"]."""
+    from . import _api
+
+    if _api._native is None:
+        print("busy: skipped (the compiled kernel is not loaded)", flush=True)
+        return
+    n = args.size
+    threads = args.threads or 2
+    repeat = max(args.repeat, 9)  # ratios of two medians: more runs, less noise
+    out = results["checks"].setdefault("busy", {})
+    settings = _api._native.thread_settings()
+    _progress(f"  busy: settings {settings}; thread scaling on the machine as it is ...")
+    one, many = scaling(n, repeat, threads)
+    print(_line("quiet", n, threads, one, many), flush=True)
+    out["quiet"] = {"threads": threads, "one_s": one, "many_s": many, "speedup": one / many}
+    with busy_core() as pid:
+        one, many = scaling(n, repeat, threads)
+        print(_line(f"one core kept busy (process {pid})", n, threads, one, many), flush=True)
+    out["busy"] = {"threads": threads, "one_s": one, "many_s": many, "speedup": one / many}
+    out["settings"] = settings
+
+    _dask_line(args, out)
+    if args.splits:
+        _splits_table(n, repeat, threads, out)
+
+
+def _dask_line(args, out):
+    try:
+        import dask  # noqa: F401
+    except ImportError:
+        print("busy: Dask line skipped (dask is not installed)", flush=True)
+        return
+    item = 4
+    n = max(1, args.dask_bytes // item)
+    chunk = max(1, min(n, args.dask_chunk_bytes // item))
+    rows = {}
+    for label, setting in DASK_SETTINGS:
+        _progress(f"  busy: Dask threaded scheduler, {label} ...")
+        got = _child(DASK_CHILD.format(n=n, chunk=chunk, repeat=args.repeat), setting)
+        if not got["first_chunk_ok"]:
+            raise RuntimeError(f"Dask store with {setting} wrote other bytes than fastki.normal")
+        rows[label] = got["seconds"]
+    default = rows["default"]
+    others = [s for label, s in rows.items() if label != "default"]
+    best = min(others)
+    print(f"busy: Dask threaded scheduler, {n * item} bytes normal float32 in {chunk * item}-byte "
+          f"chunks via da.store: " + ", ".join(f"{label} {s:.3f} s" for label, s in rows.items())
+          + f"; default / faster of the others: {default / best:.2f}", flush=True)
+    out["dask"] = {"bytes": n * item, "chunk_bytes": chunk * item, "seconds": rows,
+                   "default_vs_best_other": default / best}
+
+
+def _splits_table(n, repeat, threads, out):
+    code = SCALING_CHILD.format(n=n, repeat=repeat, threads=threads)
+    quiet = {}
+    for label, setting in SPLITS:
+        _progress(f"  splits, quiet: {label} ...")
+        quiet[label] = _child(code, setting)
+    busy = {}
+    with busy_core():
+        for label, setting in SPLITS:
+            _progress(f"  splits, one core busy: {label} ...")
+            busy[label] = _child(code, setting)
+    header = (f"{'split setting':<36}{'quiet 1t':>10}{'quiet ' + str(threads) + 't':>10}"
+              f"{'ratio':>7}{'busy 1t':>10}{'busy ' + str(threads) + 't':>10}{'ratio':>7}")
+    print(f"splits: normal float32 {n} elements, ns per element, medians of {repeat}", flush=True)
+    print(header, flush=True)
+    table = []
+    for label, _ in SPLITS:
+        q, b = quiet[label], busy[label]
+        print(f"{label:<36}{q['one'] * 1e9 / n:>10.2f}{q['many'] * 1e9 / n:>10.2f}"
+              f"{q['one'] / q['many']:>6.2f}x{b['one'] * 1e9 / n:>10.2f}"
+              f"{b['many'] * 1e9 / n:>10.2f}{b['one'] / b['many']:>6.2f}x", flush=True)
+        table.append({"setting": label, "quiet": q, "busy": b})
+    out["splits"] = table
