@@ -127,7 +127,39 @@ def info():
 
 
 def _generate(dist, args, shape, seed, stream, dtype, out, block):
-    """The values of distribution dist with the validated float parameters args."""
+    """The values of distribution dist with the validated float parameters args, computed
+    (parameters, and NumPy-backend values) in the default floating-point environment."""
+    token = _fp_environment_begin()
+    try:
+        return _generate_values(dist, args, shape, seed, stream, dtype, out, block)
+    finally:
+        _fp_environment_end(token)
+
+
+def _fp_environment_probe():
+    """Without the extension the environment cannot be set from Python: refuse a
+    non-default one (docs/algorithm.md, "Floating-point environment"), found by arithmetic
+    whose result each setting changes."""
+    one, quarter_ulp = np.array([1.0]), np.array([2.0 ** -54])
+    tiny = np.array([2.0 ** -126], dtype=np.float32)
+    nearest = (one + quarter_ulp)[0] == 1.0 and (one + 3 * quarter_ulp)[0] > 1.0 \
+        and (-one - 3 * quarter_ulp)[0] < -1.0
+    subnormals = (tiny * np.float32(0.5))[0] != 0 and (tiny * np.float32(0.5) * np.float32(2))[0] == tiny[0]
+    if not (nearest and subnormals):
+        raise FloatingPointError(
+            "fastki: this thread's floating-point environment is not the default "
+            "(round to nearest-even, no flush-to-zero): fastki's values are defined in it "
+            "(docs/algorithm.md, \"Floating-point environment\")")
+
+
+if _native is not None:
+    _fp_environment_begin = _native.fp_environment_begin
+    _fp_environment_end = _native.fp_environment_end
+else:
+    _fp_environment_begin, _fp_environment_end = _fp_environment_probe, lambda token: None
+
+
+def _generate_values(dist, args, shape, seed, stream, dtype, out, block):
     shape = _shape_arg(shape)
     dtype, compute = _dtype_arg(dtype)
     params = _PARAMS_FOR[dist](*args, compute)

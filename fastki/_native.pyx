@@ -52,6 +52,11 @@ cdef extern from "fastki.h" nogil:
     int fastki_max_threads()
     uint64_t fastki_elements_per_group(int dtype)
 
+cdef extern from "fpenv.h" nogil:
+    int fastki_fpenv_is_default()
+    long long fastki_fpenv_begin()
+    void fastki_fpenv_end(long long token)
+
 # Elements per slice between checks for Ctrl-C: a few milliseconds of work on 2 cores, and a
 # multiple of both group sizes (80 and 32) so that slices never split a group.
 cdef enum:
@@ -62,6 +67,30 @@ cdef enum:
     KEEP_GIL_ELEMENTS = 1 << 14
 
 SIMD_NAMES = tuple(fastki_simd_name(i).decode() for i in range(FASTKI_SIMD_COUNT))
+
+
+def fp_environment_is_default():
+    """Whether this thread's floating-point environment is IEEE's default (nearest-even,
+    no flush-to-zero, no denormals-are-zero): src_c/fpenv.h."""
+    return bool(fastki_fpenv_is_default())
+
+
+def fp_environment_begin():
+    """Put this thread in the default floating-point environment for Python and NumPy
+    arithmetic that makes values (src_c/fpenv.h); returns the token for fp_environment_end.
+    Raises FloatingPointError where the environment cannot be set and is not the default."""
+    cdef long long token = fastki_fpenv_begin()
+    if token == -2:
+        raise FloatingPointError(
+            "fastki: this thread's floating-point environment is not the default "
+            "(round to nearest-even, no flush-to-zero): fastki's values are defined in it "
+            "(docs/algorithm.md, \"Floating-point environment\")")
+    return token
+
+
+def fp_environment_end(long long token):
+    """Put back the environment fp_environment_begin found."""
+    fastki_fpenv_end(token)
 
 
 def simd_available():

@@ -35,6 +35,7 @@
 #include "approx.h"
 #include "fastki.h"
 #include "philox.h"
+#include "fpenv.h"
 
 #ifndef FASTKI_ISA
 #error "define FASTKI_ISA before including fill_impl.h"
@@ -758,6 +759,7 @@ void ISA_FN(fastki_fill_range)(const fastki_request *req, uint64_t first, uint64
                                void *out, int streaming)
 {
     const fastki_params *q = &req->params;
+    fastki_fpenv caller_env = fastki_fpenv_enter(); /* see fpenv.h */
     if (req->dtype == FASTKI_FLOAT32) {
         params_f32 p = {(float)q->loc,   (float)q->scale,   (float)q->value_min,
                         (float)q->value_max, (float)q->p_low, (float)q->p_width, q->mirror};
@@ -778,4 +780,5 @@ void ISA_FN(fastki_fill_range)(const fastki_request *req, uint64_t first, uint64
             break;
         }
     }
+    fastki_fpenv_leave(caller_env);
 }
