@@ -80,53 +80,94 @@ def _dtensor_module(tensor):
 
 class _Part(NamedTuple):
     """The memory a fill writes, and where it lies in the (global) tensor: local is the
-    tensor itself, or a DTensor's local shard; offset is the global index of local's
-    first element along each dimension."""
+    tensor itself, or a DTensor's local shard; index[d] holds, for each position of local
+    along dimension d, its global index (an int64 array)."""
     local: torch.Tensor
     shape: tuple
-    offset: tuple
+    index: tuple
 
-    def block(self, ranges):
-        """The global block (a tuple of slices for fastki's block=) of local's elements
-        ranges ((start, stop) per dimension, local indices); None for the whole tensor."""
-        if all(o == 0 for o in self.offset) and \
-                all(a == 0 and b == n for (a, b), n in zip(ranges, self.shape)):
+    def cells(self):
+        """The local blocks that are blocks of the global tensor too: per dimension one
+        (local start, local stop, global start) run of consecutive global indices.  A
+        plain tensor, or a Shard/Replicate DTensor, is one cell; a _StridedShard's local
+        rows come from several places."""
+        return itertools.product(*(_index_runs(ix) for ix in self.index))
+
+    def block(self, cell, ranges):
+        """fastki's block= (None for the whole tensor) of the local elements ranges
+        ((start, stop) per dimension, local indices) inside cell."""
+        block = tuple(slice(g + a - s, g + b - s) for (s, _, g), (a, b) in zip(cell, ranges))
+        if all(sl.start == 0 and sl.stop == n for sl, n in zip(block, self.shape)):
             return None
-        return tuple(slice(o + a, o + b) for o, (a, b) in zip(self.offset, ranges))
+        return block
 
-    def whole(self):
-        return tuple((0, n) for n in self.local.shape)
+    def to_local(self, index):
+        """The local positions (a tuple of int64 arrays) of the elements at the global
+        indices index (one array per dimension) that this part holds."""
+        inside = np.ones(len(index[0]) if index else 1, dtype=bool)
+        positions = []
+        for ix, held, n in zip(index, self.index, self.shape):
+            where = np.full(n, -1, dtype=np.int64)
+            where[held] = np.arange(len(held))
+            pos = where[ix]
+            inside &= pos >= 0
+            positions.append(pos)
+        return tuple(pos[inside] for pos in positions)
+
+
+def _index_runs(index):
+    if len(index) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(index) != 1) + 1
+    starts, stops = np.concatenate(([0], breaks)), np.concatenate((breaks, [len(index)]))
+    return [(int(a), int(b), int(index[a])) for a, b in zip(starts, stops)]
 
 
 def _part(tensor):
     """The _Part a fill of tensor writes.  A DTensor's rank writes its local shard only,
-    with that shard's block of the global tensor (docs/algorithm.md: any block equals that
-    block of the whole), so the shards together hold the single-process values."""
+    with that shard's block(s) of the global tensor (docs/algorithm.md: any block equals
+    that block of the whole), so the shards together hold the single-process values."""
     dt = _dtensor_module(tensor)
     if dt is None:
-        return _Part(tensor, tuple(tensor.shape), (0,) * tensor.dim())
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-    from torch.distributed.tensor.placement_types import Partial, Replicate, Shard
-    for placement in tensor.placements:
+        return _Part(tensor, tuple(tensor.shape), tuple(np.arange(n) for n in tensor.shape))
+    from torch.distributed.tensor.placement_types import (Partial, Replicate, Shard,
+                                                          _StridedShard, _StridedShardOffsetMode)
+    with torch.no_grad():
+        local = tensor.to_local()
+    shape = tuple(tensor.shape)
+    index = [np.arange(n) for n in shape]
+    mesh = tensor.device_mesh
+    coordinate = mesh.get_coordinate()
+    # as torch.distributed.tensor._utils' compute_local_shape_and_global_offset: mesh
+    # dimensions left to right, each Shard splitting what the previous ones left, here
+    # keeping every global index rather than the first
+    for mesh_dim, placement in enumerate(tensor.placements):
         if isinstance(placement, Partial):
             raise ValueError(f"tensor: a DTensor with a Partial placement ({placement}) "
                              f"holds summands, not values: redistribute it to Shard or "
                              f"Replicate before filling")
-        # _StridedShard (FSDP2 over a tensor-parallel shard of the same dimension) is a
-        # Shard subclass whose rows are interleaved, not one block
-        if type(placement) not in (Shard, Replicate):
-            raise ValueError(f"tensor: DTensor placement {placement} is not supported "
-                             f"(Shard(dim) and Replicate are): its local shard is not one "
-                             f"block of the global tensor")
-    with torch.no_grad():
-        local = tensor.to_local()
-    shape = tuple(tensor.shape)
-    local_shape, offset = compute_local_shape_and_global_offset(
-        shape, tensor.device_mesh, tensor.placements)
-    if tuple(local.shape) != tuple(local_shape):
+        if isinstance(placement, Replicate):
+            continue
+        if not isinstance(placement, (Shard, _StridedShard)):
+            raise ValueError(f"tensor: DTensor placement {placement} is not supported")
+        if coordinate is None:  # this rank holds nothing of the tensor
+            index = [np.arange(0) for _ in shape]
+            break
+        d, held = placement.dim, index[placement.dim]
+        chunks, rank = mesh.size(mesh_dim), coordinate[mesh_dim]
+        if isinstance(placement, _StridedShard):
+            size, offsets = placement.local_shard_size_and_offset(
+                len(held), chunks, rank, _StridedShardOffsetMode.ALL)
+            positions = np.asarray(offsets if size else [], dtype=np.int64)
+        else:
+            size, start = placement._local_shard_size_and_offset(len(held), chunks, rank)
+            positions = np.arange(start, start + size) if size else np.arange(0)
+        index[d] = held[positions]
+    if tuple(local.shape) != tuple(len(ix) for ix in index):
         raise ValueError(f"tensor: the DTensor's local shard has shape {tuple(local.shape)}, "
-                         f"but its placements {tensor.placements} give {tuple(local_shape)}")
-    return _Part(local, shape, tuple(offset))
+                         f"but its placements {tensor.placements} give "
+                         f"{tuple(len(ix) for ix in index)}")
+    return _Part(local, shape, tuple(index))
 
 
 def _check_tensor(tensor, allow_meta=False):
@@ -207,35 +248,40 @@ def _fill(tensor, generate):
     local = part.local
     if local.numel() == 0:
         return tensor
+    cells = list(part.cells())
     with torch.no_grad():
-        if local.device.type != "cpu" or _STAGE_ALL:
-            _fill_staged(part, generate)
+        if local.device.type != "cpu" or _STAGE_ALL or len(cells) != 1:
+            _fill_staged(part, cells, generate)
             return tensor
+        whole = tuple((0, n) for n in local.shape)
+        block = part.block(cells[0], whole)
         array = _shared_array(local)
         if array is not None:
-            generate(part.shape, part.block(part.whole()), array)
+            generate(part.shape, block, array)
             # writes through NumPy bypass the version counter that autograd checks
             torch.autograd.graph.increment_version(local)
         else:
             staging = torch.empty(tuple(local.shape), dtype=local.dtype)
-            generate(part.shape, part.block(part.whole()), _shared_array(staging))
+            generate(part.shape, block, _shared_array(staging))
             local.copy_(staging)
     return tensor
 
 
-def _fill_staged(part, generate):
-    """The chunked path: each chunk of the local tensor made on the CPU, in one reused
-    buffer, and copied in.  Values by global index: the same bytes as a CPU fill."""
+def _fill_staged(part, cells, generate):
+    """The chunked path: each chunk of each cell of the local tensor made on the CPU, in
+    one reused buffer, and copied in.  Values by global index: a CPU fill's bytes."""
     local = part.local
     limit = max(1, _STAGING_BYTES // local.element_size())
     pinned = local.device.type == "cuda" and torch.cuda.is_available()
     buffer = torch.empty(min(limit, local.numel()), dtype=local.dtype, pin_memory=pinned)
-    for ranges in _chunks(tuple(local.shape), limit):
-        shape = tuple(b - a for a, b in ranges)
-        staging = buffer[:math.prod(shape)].view(shape)
-        generate(part.shape, part.block(ranges), _shared_array(staging))
-        # a synchronous copy: the buffer is free again when it returns
-        local[tuple(slice(a, b) for a, b in ranges)].copy_(staging)
+    for cell in cells:
+        for ranges in _chunks(tuple(stop - start for start, stop, _ in cell), limit):
+            ranges = tuple((s + a, s + b) for (s, _, _), (a, b) in zip(cell, ranges))
+            shape = tuple(b - a for a, b in ranges)
+            staging = buffer[:math.prod(shape)].view(shape)
+            generate(part.shape, part.block(cell, ranges), _shared_array(staging))
+            # a synchronous copy: the buffer is free again when it returns
+            local[tuple(slice(a, b) for a, b in ranges)].copy_(staging)
 
 
 def _prefixed_errors(call, fn):
@@ -443,7 +489,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
         with torch.no_grad():
             part.local.fill_(value)
         return tensor
-    lower, upper = _stddev_units(first, last, loc, scale, dtype)
+    # fastki's ends are mean + std * z from the exact arguments (docs/algorithm.md, section 7)
+    lower, upper = _stddev_units(first, last, m, s, dtype)
     if not lower < upper:
         raise ValueError(f"[a, b] = [{lo!r}, {hi!r}] is too narrow for std={s!r} in {dtype}")
     return _fill(tensor, lambda shape, block, out: _prefixed_errors(
@@ -574,11 +621,11 @@ def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
     q = _orthonormal(matrix.T if rows < cols else matrix)
     if rows < cols:
         q = q.T
-    values = torch.from_numpy(np.ascontiguousarray(g * q)).reshape(part.shape)
-    # a DTensor's rank made the whole matrix above (QR needs all of it) and keeps its block
-    block = tuple(slice(o, o + n) for o, n in zip(part.offset, part.local.shape))
+    values = np.ascontiguousarray(g * q).reshape(part.shape)
+    # a DTensor's rank made the whole matrix above (QR needs all of it) and keeps its part
+    values = torch.from_numpy(np.ascontiguousarray(values[np.ix_(*part.index)]))
     with torch.no_grad():
-        part.local.copy_(values[block])
+        part.local.copy_(values)
     return tensor
 
 
@@ -611,28 +658,25 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=0):
     num_zeros = math.ceil(fraction * rows)
     if num_zeros == 0 or cols == 0:
         return tensor
-    # the local block's columns (all of them, on one process); a column's pattern needs
-    # the keys of all its rows, which are made here for the columns this block holds
-    (r0, c0), (local_rows, local_cols) = part.offset, part.local.shape
+    # the columns this part holds; a column's pattern needs the keys of all its rows,
+    # which are made here for those columns only, a bounded number at a time
     per_chunk = max(1, _SPARSE_CHUNK // rows)
     with torch.no_grad():
-        for j0 in range(c0, c0 + local_cols, per_chunk):
-            j1 = min(c0 + local_cols, j0 + per_chunk)
-            zero_rows = _rows_to_zero(rows, j0, j1, num_zeros, seed, stream)
-            zero_cols = np.broadcast_to(np.arange(j0, j1), zero_rows.shape)
-            _set_points(part, (zero_rows.ravel(), np.ascontiguousarray(zero_cols).ravel()), 0)
+        for start, stop, g0 in _index_runs(part.index[1]):
+            for j0 in range(g0, g0 + stop - start, per_chunk):
+                j1 = min(g0 + stop - start, j0 + per_chunk)
+                zero_rows = _rows_to_zero(rows, j0, j1, num_zeros, seed, stream)
+                zero_cols = np.broadcast_to(np.arange(j0, j1), zero_rows.shape)
+                _set_points(part, (zero_rows.ravel(), np.ascontiguousarray(zero_cols).ravel()),
+                            0)
     return tensor
 
 
 def _set_points(part, index, value):
     """Set the elements at the global indices index (one integer array per dimension) that
-    lie in part's local block to value."""
-    inside = np.ones(len(index[0]), dtype=bool)
-    for idx, o, n in zip(index, part.offset, part.local.shape):
-        inside &= (idx >= o) & (idx < o + n)
-    local_index = tuple(torch.from_numpy(np.ascontiguousarray(idx[inside] - o)).to(
-        part.local.device) for idx, o in zip(index, part.offset))
-    part.local[local_index] = value
+    part holds to value."""
+    positions = part.to_local(index)
+    part.local[tuple(torch.from_numpy(p).to(part.local.device) for p in positions)] = value
 
 
 def _rows_to_zero(rows, j0, j1, num_zeros, seed, stream):

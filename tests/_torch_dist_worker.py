@@ -1,6 +1,6 @@
 """One rank of tests/test_torch_dtensor.py's multi-process runs (gloo, CPU).
 
-Usage: python _torch_dist_worker.py RANK WORLD_SIZE STORE_FILE OUT_FILE
+Usage: python _torch_dist_worker.py RANK WORLD_SIZE STORE_FILE OUT_FILE [no-transformers]
 
 Every rank fills DTensors (and initializes FSDP2-sharded modules) with fastki.torch; the
 gathered values (full_tensor()) are saved by rank 0 to OUT_FILE as {case name: tensor},
@@ -56,14 +56,17 @@ def placement(text):
     return Replicate() if text == "R" else Shard(int(text[1:]))
 
 
-def models():
-    """name -> builder() of a small model, the same in every process."""
+def models(with_transformers=True):
+    """name -> builder() of a small model, the same in every process; GPT-2 and Llama
+    from transformers when asked for and installed."""
     def blocks():
         return nn.Sequential(nn.Embedding(50, 16), nn.TransformerEncoderLayer(16, 2, 32),
                              nn.TransformerEncoderLayer(16, 2, 32), nn.LayerNorm(16),
                              nn.Linear(16, 50))
 
     out = {"blocks": blocks}
+    if not with_transformers:
+        return out
     try:
         import transformers
     except ImportError:
@@ -85,6 +88,21 @@ def models():
     return out
 
 
+def tp_mlp():
+    """A tensor-parallel MLP for the 2x2 (dp, tp) mesh: under FSDP2 the column-parallel
+    Linear's weight is _StridedShard(0) x Shard(0), the row-parallel one Shard(0) x Shard(1)."""
+    return nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 7), nn.LayerNorm(7))
+
+
+def shard_tp_mlp(model, mesh):
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor.parallel import (ColwiseParallel, RowwiseParallel,
+                                                   parallelize_module)
+    parallelize_module(model, mesh["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel()})
+    fully_shard(model, mesh=mesh["dp"])
+    return model
+
+
 def shard_blocks(model, mesh):
     """FSDP2: every submodule that is a block of the model, then the root."""
     from torch.distributed.fsdp import fully_shard
@@ -98,6 +116,7 @@ def shard_blocks(model, mesh):
 
 def main():
     rank, world, store, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    with_transformers = sys.argv[5:] != ["no-transformers"]
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import DTensor, distribute_tensor
@@ -125,7 +144,7 @@ def main():
 
     # FSDP2-sharded models: eager (parameters already on the CPU) and built on meta
     fsdp_mesh = init_device_mesh("cpu", (world,))
-    for model_name, build in models().items():
+    for model_name, build in models(with_transformers).items():
         torch.manual_seed(100 + rank)
         eager = shard_blocks(build(), fsdp_mesh)
         ft.init_module(eager, SEED)
@@ -139,6 +158,20 @@ def main():
                 key = f"model-{model_name}-{label}-{pname}"
                 results[key] = param.full_tensor()
                 local_shapes[key] = tuple(param.to_local().shape)
+
+    if world == 4:  # FSDP x TP on a 2x2 mesh
+        mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
+        eager = shard_tp_mlp(tp_mlp(), mesh)
+        ft.init_module(eager, SEED)
+        with torch.device("meta"):
+            meta = tp_mlp()
+        shard_tp_mlp(meta, mesh)
+        ft.init_module(meta, SEED, device="cpu")
+        for label, model in (("eager", eager), ("meta", meta)):
+            for pname, param in model.named_parameters():
+                key = f"model-tp_mlp-{label}-{pname}"
+                results[key] = param.full_tensor()
+                local_shapes[key] = (tuple(param.to_local().shape), str(param.placements))
 
     gathered = [None] * world
     dist.all_gather_object(gathered, local_shapes)

@@ -787,19 +787,27 @@ def test_init_module_unsupported_type_is_refused_before_any_write():
     assert torch.all(model[0].weight == 7.0)  # nothing written
 
 
-def test_init_module_refuses_subclasses_with_their_own_init():
+def test_init_module_runs_subclasses_own_reset_parameters():
+    """A subclass that overrides the method doing the init gets its own init code run, with
+    torch.nn.init drawing from fastki; one that adds a parameter its inherited rule does
+    not know is refused."""
     class MyLinear(nn.Linear):
         def reset_parameters(self):
             nn.init.zeros_(self.weight)
+            nn.init.trunc_normal_(self.bias, std=0.5, a=-0.25, b=0.25)
 
     class LoRALinear(nn.Linear):
         def __init__(self):
             super().__init__(4, 4)
             self.lora = nn.Parameter(torch.zeros(4, 2))
 
-    with pytest.raises(TypeError, match=r"MyLinear \(parameter '0.weight'\): it overrides "
-                                        r"Linear.reset_parameters"):
-        ft.init_module(nn.Sequential(MyLinear(2, 2)), 1)
+    model = nn.Sequential(MyLinear(2, 300))
+    scramble(model)
+    ft.init_module(model, 1)
+    assert torch.all(model[0].weight == 0)
+    expected = ft.trunc_normal_(torch.empty(300), std=0.5, a=-0.25, b=0.25, seed=1,
+                                stream=stream("0.bias"))
+    assert raw(model[0].bias) == raw(expected)
     with pytest.raises(TypeError, match=r"LoRALinear \(parameter 'lora'\): PyTorch's LoRALinear "
                                         r"has no parameter 'lora'"):
         ft.init_module(LoRALinear(), 1)
@@ -895,9 +903,11 @@ def test_init_module_argument_errors():
         ft.init_module(model, 1, prefix=3)
     with pytest.raises(ValueError, match=r"seed must be in"):
         ft.init_module(model, -1)
-    with pytest.raises(ValueError, match=r"init_module: parameter 'weight': tensor must be on "
-                                         r"the CPU, got a tensor on device 'meta'"):
+    with pytest.raises(ValueError, match=r"init_module: parameter 'weight': tensor is on the "
+                                         r"meta device and has no memory to fill"):
         ft.init_module(nn.Linear(2, 2, device="meta"), 1)
+    with pytest.raises(ValueError, match=r"device must be where the model is materialized"):
+        ft.init_module(nn.Linear(2, 2, device="meta"), 1, device="meta")
     with pytest.raises(ValueError, match=r"parameter 'weight': tensor is an uninitialized"):
         ft.init_module(nn.LazyLinear(3), 1)
 
