@@ -743,6 +743,39 @@ def dirac_(tensor, groups=1):
     return tensor
 
 
+# --------------------------------------------------------------------------- deprecated names
+
+
+def _deprecated(fill):
+    """torch.nn.init's old names without the trailing underscore: the same fill, with a
+    FutureWarning, as torch.nn.init gives."""
+    new_name = fill.__name__
+    old_name = new_name[:-1]
+
+    def alias(*args, **kwargs):
+        warnings.warn(f"`fastki.torch.{old_name}` is deprecated in favor of "
+                      f"`fastki.torch.{new_name}`, as `torch.nn.init.{old_name}` is.",
+                      FutureWarning, stacklevel=2)
+        return fill(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old_name
+    alias.__doc__ = f"Deprecated: {new_name} with a FutureWarning (torch.nn.init.{old_name})."
+    return alias
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
+
+
 # --------------------------------------------------------------------------- whole modules
 
 
@@ -1035,7 +1068,10 @@ _INIT_NAMES = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "ze
 _RANDOM_NAMES = frozenset(("uniform_", "normal_", "trunc_normal_", "xavier_uniform_",
                            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
                            "orthogonal_", "sparse_"))
-_TORCH_INIT = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES}
+_DEPRECATED_NAMES = ("uniform", "normal", "constant", "eye", "dirac", "xavier_uniform",
+                     "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse")
+_TORCH_INIT = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES + _DEPRECATED_NAMES
+               if hasattr(torch.nn.init, name)}
 _OWN_INIT_LOCK = threading.RLock()
 
 
@@ -1062,6 +1098,16 @@ class _OwnInit:
         self.saved = []
 
     def replacement(self, name):
+        if not name.endswith("_"):  # a deprecated name: torch's warning, then the fill
+            fill_ = self.replacement(name + "_")
+
+            def deprecated(*args, **kwargs):
+                warnings.warn(f"`nn.init.{name}` is now deprecated in favor of "
+                              f"`nn.init.{name}_`.", FutureWarning, stacklevel=2)
+                return fill_(*args, **kwargs)
+
+            deprecated.__name__ = deprecated.__qualname__ = name
+            return deprecated
         ours, original = globals()[name], _TORCH_INIT[name]
         random = name in _RANDOM_NAMES
 
@@ -1089,7 +1135,7 @@ class _OwnInit:
     def __enter__(self):
         _OWN_INIT_LOCK.acquire()
         try:
-            replacements = {name: self.replacement(name) for name in _INIT_NAMES}
+            replacements = {name: self.replacement(name) for name in _TORCH_INIT}
             originals = {id(f): name for name, f in _TORCH_INIT.items()}
             for module_name in sorted(self.targets):
                 namespace = getattr(sys.modules.get(module_name), "__dict__", None)
