@@ -1,7 +1,8 @@
 """Constants of the fastki algorithm (docs/algorithm.md), typed as the arithmetic uses them.
 
-src_c/philox.h and src_c/approx.h hold the same numbers for the C kernel; the tests that
-compare the two backends byte for byte are what keeps the two copies equal.
+src_c/philox.h and src_c/approx.h hold the same numbers for the C kernel, written as C
+literals; tests/test_constants.py reads back the constants the kernel was compiled with
+(fastki._native.compiled_constants) and compares them with these bit for bit.
 """
 import numpy as np
 

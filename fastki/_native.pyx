@@ -210,6 +210,87 @@ def philox4x32_10(cnp.ndarray counters, cnp.ndarray keys, cnp.ndarray out):
     return out
 
 
+# --------------------------------------------------------------------------- constants
+# The constants the kernel was compiled with (src_c/approx.h, src_c/philox.h), read back so
+# that tests/test_constants.py can compare them bit for bit with fastki/_constants.py, the
+# NumPy backend's copy: the two sources cannot drift apart unnoticed.
+cdef extern from *:
+    """
+    #include "approx.h"
+    #include "philox.h"
+    #define FASTKI_F32_ARRAY(name, init) static const float name[] = init;
+    #define FASTKI_F64_ARRAY(name, init) static const double name[] = init;
+    FASTKI_F32_ARRAY(fastki_c_ppnd7_a, PPND7_A) FASTKI_F32_ARRAY(fastki_c_ppnd7_b, PPND7_B)
+    FASTKI_F32_ARRAY(fastki_c_ppnd7_c, PPND7_C) FASTKI_F32_ARRAY(fastki_c_ppnd7_d, PPND7_D)
+    FASTKI_F32_ARRAY(fastki_c_ppnd7_e, PPND7_E) FASTKI_F32_ARRAY(fastki_c_ppnd7_f, PPND7_F)
+    FASTKI_F64_ARRAY(fastki_c_ppnd16_a, PPND16_A) FASTKI_F64_ARRAY(fastki_c_ppnd16_b, PPND16_B)
+    FASTKI_F64_ARRAY(fastki_c_ppnd16_c, PPND16_C) FASTKI_F64_ARRAY(fastki_c_ppnd16_d, PPND16_D)
+    FASTKI_F64_ARRAY(fastki_c_ppnd16_e, PPND16_E) FASTKI_F64_ARRAY(fastki_c_ppnd16_f, PPND16_F)
+    static const float fastki_c_f32[] = {
+        F32_SQRT2, F32_HALF_PI, LOG_F32_P0, LOG_F32_P1, LOG_F32_P2, LOG_F32_P3, LOG_F32_P4,
+        LOG_F32_P5, LOG_F32_P6, LOG_F32_P7, LOG_F32_P8, LOG_F32_LN2_HI, LOG_F32_LN2_LO,
+        SIN_F32_0, SIN_F32_1, SIN_F32_2, COS_F32_0, COS_F32_1, COS_F32_2};
+    static const double fastki_c_f64[] = {
+        F64_SQRT2, F64_HALF_PI, LOG_F64_LG1, LOG_F64_LG2, LOG_F64_LG3, LOG_F64_LG4,
+        LOG_F64_LG5, LOG_F64_LG6, LOG_F64_LG7, LOG_F64_LN2_HI, LOG_F64_LN2_LO,
+        SIN_F64_S1, SIN_F64_S2, SIN_F64_S3, SIN_F64_S4, SIN_F64_S5, SIN_F64_S6,
+        COS_F64_C1, COS_F64_C2, COS_F64_C3, COS_F64_C4, COS_F64_C5, COS_F64_C6,
+        AS241_SPLIT1, AS241_SPLIT2, AS241_CONST1, AS241_CONST2};
+    static const unsigned long long fastki_c_int[] = {
+        PHILOX_M4x32_0, PHILOX_M4x32_1, PHILOX_W32_0, PHILOX_W32_1, PHILOX_ROUNDS,
+        GROUP_BLOCKS, F32_PER_GROUP, F64_PER_GROUP, F32_SQRT2_BITS, F64_SQRT2_BITS};
+    """
+    const float fastki_c_ppnd7_a[4], fastki_c_ppnd7_b[4], fastki_c_ppnd7_c[4]
+    const float fastki_c_ppnd7_d[3], fastki_c_ppnd7_e[4], fastki_c_ppnd7_f[3]
+    const double fastki_c_ppnd16_a[8], fastki_c_ppnd16_b[8], fastki_c_ppnd16_c[8]
+    const double fastki_c_ppnd16_d[8], fastki_c_ppnd16_e[8], fastki_c_ppnd16_f[8]
+    const float fastki_c_f32[19]
+    const double fastki_c_f64[27]
+    const unsigned long long fastki_c_int[10]
+
+_F32_CONSTANT_NAMES = (
+    "F32_SQRT2", "F32_HALF_PI", "LOG_F32_P0", "LOG_F32_P1", "LOG_F32_P2", "LOG_F32_P3",
+    "LOG_F32_P4", "LOG_F32_P5", "LOG_F32_P6", "LOG_F32_P7", "LOG_F32_P8", "LOG_F32_LN2_HI",
+    "LOG_F32_LN2_LO", "SIN_F32_0", "SIN_F32_1", "SIN_F32_2", "COS_F32_0", "COS_F32_1",
+    "COS_F32_2")
+_F64_CONSTANT_NAMES = (
+    "F64_SQRT2", "F64_HALF_PI", "LOG_F64_LG1", "LOG_F64_LG2", "LOG_F64_LG3", "LOG_F64_LG4",
+    "LOG_F64_LG5", "LOG_F64_LG6", "LOG_F64_LG7", "LOG_F64_LN2_HI", "LOG_F64_LN2_LO",
+    "SIN_F64_S1", "SIN_F64_S2", "SIN_F64_S3", "SIN_F64_S4", "SIN_F64_S5", "SIN_F64_S6",
+    "COS_F64_C1", "COS_F64_C2", "COS_F64_C3", "COS_F64_C4", "COS_F64_C5", "COS_F64_C6",
+    "AS241_SPLIT1", "AS241_SPLIT2", "AS241_CONST1", "AS241_CONST2")
+_INT_CONSTANT_NAMES = (
+    "PHILOX_M4x32_0", "PHILOX_M4x32_1", "PHILOX_W32_0", "PHILOX_W32_1", "PHILOX_ROUNDS",
+    "GROUP_BLOCKS", "F32_PER_GROUP", "F64_PER_GROUP", "F32_SQRT2_BITS", "F64_SQRT2_BITS")
+
+
+def compiled_constants():
+    """{name: value} of every constant in src_c/approx.h and src_c/philox.h as compiled:
+    float32 constants as np.float32, float64 as np.float64, integers as int; the AS 241
+    coefficient lists as tuples under "PPND7_A" .. "PPND16_F"."""
+    result = {}
+    cdef int i
+    for i, name in enumerate(_F32_CONSTANT_NAMES):
+        result[name] = np.float32(fastki_c_f32[i])
+    for i, name in enumerate(_F64_CONSTANT_NAMES):
+        result[name] = np.float64(fastki_c_f64[i])
+    for i, name in enumerate(_INT_CONSTANT_NAMES):
+        result[name] = int(fastki_c_int[i])
+    result["PPND7_A"] = tuple(np.float32(fastki_c_ppnd7_a[i]) for i in range(4))
+    result["PPND7_B"] = tuple(np.float32(fastki_c_ppnd7_b[i]) for i in range(4))
+    result["PPND7_C"] = tuple(np.float32(fastki_c_ppnd7_c[i]) for i in range(4))
+    result["PPND7_D"] = tuple(np.float32(fastki_c_ppnd7_d[i]) for i in range(3))
+    result["PPND7_E"] = tuple(np.float32(fastki_c_ppnd7_e[i]) for i in range(4))
+    result["PPND7_F"] = tuple(np.float32(fastki_c_ppnd7_f[i]) for i in range(3))
+    result["PPND16_A"] = tuple(np.float64(fastki_c_ppnd16_a[i]) for i in range(8))
+    result["PPND16_B"] = tuple(np.float64(fastki_c_ppnd16_b[i]) for i in range(8))
+    result["PPND16_C"] = tuple(np.float64(fastki_c_ppnd16_c[i]) for i in range(8))
+    result["PPND16_D"] = tuple(np.float64(fastki_c_ppnd16_d[i]) for i in range(8))
+    result["PPND16_E"] = tuple(np.float64(fastki_c_ppnd16_e[i]) for i in range(8))
+    result["PPND16_F"] = tuple(np.float64(fastki_c_ppnd16_f[i]) for i in range(8))
+    return result
+
+
 # --------------------------------------------------------------------------- the common call
 # A small fill spends most of its time on argument checks, so fastki._api lets a common call
 # try fill_accepted first: it serves the call only when fastki/_validate.py and

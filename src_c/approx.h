@@ -1,5 +1,6 @@
 /* Constants of the no-FMA approximations (docs/algorithm.md, "Approximations").
- * fastki/_constants.py holds the same numbers for the NumPy backend. */
+ * fastki/_constants.py holds the same numbers for the NumPy backend; tests/test_constants.py
+ * compares the compiled values with it bit for bit. */
 #ifndef FASTKI_APPROX_H
 #define FASTKI_APPROX_H
 
@@ -24,7 +25,7 @@
 #define LOG_F32_P6 2.0000714765e-1f
 #define LOG_F32_P7 -2.4999993993e-1f
 #define LOG_F32_P8 3.3333331174e-1f
-#define LOG_F32_LN2_HI 0.693359375f      /* exact in 10 bits: e * LN2_HI is exact */
+#define LOG_F32_LN2_HI 0.693359375f      /* 355/512, 9 significant bits: e * LN2_HI is exact */
 #define LOG_F32_LN2_LO -2.12194440e-4f
 
 /* float64 log: fdlibm e_log.c, Lg1..Lg7 and ln 2 split in hi (exact times e) and lo. */
