@@ -14,7 +14,11 @@
 #   4. no fused multiply-add instruction (fmla, fmadd, ...) in any aarch64 object;
 #   5. instructions per element, counted by qemu (tools/qemu_insns.py) for every distribution
 #      x dtype on the neon, portable and auto-vectorized portable paths; normal float32 on the
-#      neon path must take at most a third of the portable path's (docs/benchmarks.md).
+#      neon path must take at most a third of the portable path's (docs/benchmarks.md);
+#   6. C portability checks this x86 machine can make: a 32-bit x86 build (the table's
+#      -msse2 -mfpmath=sse) gives the golden lines, one with x87 math is refused at compile
+#      time, and dispatch.c's MSVC CPU detection (cpuid + xgetbv), compiled with GCC through
+#      tests/c/msvc_shim/, finds the same paths as GCC's runtime, natively and under valgrind.
 #
 # Every golden line and every check counts; the last line is "N passed, N failed" and the exit
 # status is 1 if anything failed. Installs what it needs with apt-get. About 1-2 minutes.
@@ -128,6 +132,49 @@ for dist in uniform normal truncated_normal; do
       else bad "normal float32: neon $n instructions per element, more than a third of $s"; fi
     fi
   done
+done
+
+echo "--- 6. C portability on this machine: 32-bit x86 and MSVC's CPU detection"
+# 32-bit x86: with the table's flags (-msse2 -mfpmath=sse) every path gives the golden lines;
+# without them (x87 arithmetic) src_c/fill_impl.h refuses to compile.
+gccv=$(gcc -dumpversion | cut -d. -f1)
+if ! echo 'int main(void){return 0;}' | gcc -m32 -fopenmp -x c - -o "$out/m32probe" 2>/dev/null; then
+  (apt-get install -y -qq libc6-dev-i386 "lib32gcc-$gccv-dev" lib32gomp1) >/dev/null 2>&1 || true
+fi
+if echo 'int main(void){return 0;}' | gcc -m32 -fopenmp -x c - -o "$out/m32probe" 2>/dev/null; then
+  if gcc -m32 -O2 -std=c99 -Isrc_c -c src_c/fill_scalar.c -o "$out/x87.o" 2> "$out/x87.log"; then
+    bad "32-bit x86 with x87 math compiled (FLT_EVAL_METHOD guard)"
+  elif grep -q "FLT_EVAL_METHOD == 0" "$out/x87.log"; then
+    ok; echo "  -m32 without SSE2 math: refused ($(grep -o '#error.*' "$out/x87.log" | head -1 | cut -c1-70)...)"
+  else
+    bad "32-bit x86 with x87 math failed for another reason: $(head -3 "$out/x87.log")"
+  fi
+  FASTKI_ARCH=x86_32 CC="gcc -m32" TEST_SOURCE=tests/c/golden_fills.c \
+    bash ci/build_c_tests.sh "$out/x86_32" "${lowered[@]}" | tail -1
+  for p in scalar sse2 avx2 avx512; do
+    if OMP_NUM_THREADS=3 "$out/x86_32/golden_fills" "$p" > "$out/x86_32-$p.txt" 2>/dev/null; then
+      compare "x86_32 $p" "$out/x86_32-$p.txt"
+    fi
+  done
+else
+  echo "  no 32-bit x86 toolchain here: skipped"
+fi
+# MSVC detects the x86 paths with cpuid + xgetbv (src_c/dispatch.c); that branch compiled with
+# GCC (tests/c/msvc_shim/ supplies MSVC's intrinsics) must list the paths GCC's own table does,
+# natively and under valgrind (whose emulated CPU has no AVX-512)
+TEST_SOURCE=tests/c/simd_list.c bash ci/build_c_tests.sh "$out/cpuid" | tail -1
+read -r -a xbase <<< "$($PY tools/buildflags.py base gcc x86_64) -fopenmp"
+cc "${xbase[@]}" -Isrc_c -Itests/c/msvc_shim -DFASTKI_CPUID_CHECK -DFASTKI_HAVE_SSE2=1 \
+   -DFASTKI_HAVE_AVX2=1 -DFASTKI_HAVE_AVX512=1 -c src_c/dispatch.c -o "$out/cpuid/dispatch_msvc.o"
+cc "${xbase[@]}" "$out/cpuid/simd_list.o" "$out/cpuid/dispatch_msvc.o" "$out"/cpuid/fill_*.o -lm \
+   -o "$out/cpuid/simd_list_msvc"
+runners=("")
+command -v valgrind >/dev/null && runners+=("valgrind -q")
+for runner in "${runners[@]}"; do
+  a=$($runner "$out/cpuid/simd_list")
+  b=$($runner "$out/cpuid/simd_list_msvc")
+  if [ "$a" = "$b" ]; then ok; else bad "cpuid detection ${runner:+under $runner }lists $b, GCC's table $a"; fi
+  echo "  ${runner:-native}: GCC's table: $a; MSVC's cpuid + xgetbv: $b"
 done
 
 echo "aarch64.sh: $(( $(date +%s) - start )) s"

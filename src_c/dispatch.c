@@ -83,9 +83,12 @@ void fastki_fill_range_neon(const fastki_request *, uint64_t, uint64_t, void *, 
  * AVX state in XCR0 bits 1-2, the AVX-512 state in bits 5-7), read once: the answer cannot
  * change while the process runs, so concurrent first calls all store the same value. AArch64
  * needs no detection: Advanced SIMD (the neon path) is part of the baseline. */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) && \
+    !defined(FASTKI_CPUID_CHECK)
 #define CPU_HAS(feature) __builtin_cpu_supports(#feature)
-#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#elif (defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))) || defined(FASTKI_CPUID_CHECK)
+/* FASTKI_CPUID_CHECK: ci/aarch64.sh compiles this branch with GCC (tests/c/msvc_shim/ gives
+ * it MSVC's intrinsics) and checks its answers against GCC's own table */
 #include <intrin.h>
 #include <immintrin.h>
 enum { CPU_SSE2 = 1, CPU_AVX2 = 2, CPU_AVX512F = 4, CPU_AVX512DQ = 8, CPU_AVX512BW = 16,
