@@ -36,6 +36,7 @@ if not DOCUMENTS:
     pytest.skip("README.md and docs/ are not beside this tests/ directory (a copy of the "
                 "tests run against a wheel)", allow_module_level=True)
 
+_FASTKI_NEEDS = {"torch": "torch", "keras": "keras", "dask": "dask", "jax": "jax"}
 OPTIONAL = ("torch", "keras", "jax", "dask", "zarr", "distributed", "ml_dtypes", "scipy")
 EXAMPLE_GIB = "0.0625"
 TIMEOUT_S = 600
@@ -50,15 +51,34 @@ def _imported_top_level(source):
         return names                  # the fresh interpreter reports it
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            modules = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names.add(node.module.split(".")[0])
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for module in modules:
+            parts = module.split(".")
+            names.add(parts[0])
+            if parts[0] == "fastki" and len(parts) > 1 and parts[1] in _FASTKI_NEEDS:
+                names.add(_FASTKI_NEEDS[parts[1]])      # fastki.torch needs torch, ...
     return names
 
 
+_IMPORTS = {}
+
+
+def _imports(name):
+    """Whether `import name` works in a fresh interpreter with the blocks' environment (Keras
+    can be installed and still fail to import, without any of its backends)."""
+    if name not in _IMPORTS:
+        _IMPORTS[name] = importlib.util.find_spec(name) is not None and subprocess.run(
+            [sys.executable, "-c", f"import {name}"], cwd=tempfile.gettempdir(),
+            env=_block_env(), capture_output=True, timeout=TIMEOUT_S).returncode == 0
+    return _IMPORTS[name]
+
+
 def _missing_optional(source):
-    return sorted(n for n in _imported_top_level(source) & set(OPTIONAL)
-                  if importlib.util.find_spec(n) is None)
+    return sorted(n for n in _imported_top_level(source) & set(OPTIONAL) if not _imports(n))
 
 
 def _block_env():
@@ -81,7 +101,8 @@ def run_in_fresh_process(example):
     rel = _relative(example.path)
     missing = _missing_optional(source)
     if missing:
-        pytest.skip(f"{rel} line {example.line} needs {', '.join(missing)}, not installed")
+        pytest.skip(f"{rel} line {example.line} needs {', '.join(missing)}, which does not "
+                    f"import here")
     with tempfile.TemporaryDirectory(prefix="fastki-docs-") as cwd:
         # blank lines first, so a traceback's line numbers are the document's
         script = pathlib.Path(cwd, f"{rel.as_posix().replace('/', '_')}.py")
