@@ -229,7 +229,10 @@ class _BlockSource(NamedTuple):
 
     ``make(block=None)`` returns the values of ``shape`` (validated) and ``dtype`` (a numpy
     dtype, floatx resolved); ``make(block=b)``, with ``b`` a tuple of step-1 slices as the
-    functional API's ``block=``, returns the values of that block.  ``blockwise`` says
+    functional API's ``block=``, returns the values of that block.  ``make(block=b, out=o)``
+    writes them into ``o`` (a C-contiguous array of the block's shape and the dtype) and
+    returns it, with no temporary of the block's size beside it (fastki.jax hands such
+    buffers to JAX without a copy).  ``blockwise`` says
     whether ``make`` computes only the block asked for (True) or computes the whole tensor
     first (False: Orthogonal's QR, STFT, an array Constant, a callable fastki does not
     know), in which case a caller should call ``make()`` once and slice the result.
@@ -276,13 +279,21 @@ def _called_as_declared(initializer, shape, dtype):
     return values if values.dtype == dtype else _cast_exact(values, dtype, "values")
 
 
-def _whole_then_block(compute, *, block=None):
+def _whole_then_block(compute, *, block=None, out=None):
     """The make() of an initializer that cannot make a block alone: compute() computes the
     whole tensor, and a block is sliced from it."""
     values = compute()
-    if block is None:
+    if block is not None:
+        values = values[tuple(slice(a, b) for a, b in _api._block_arg(block, values.shape))]
+    return _into(values, out)
+
+
+def _into(values, out):
+    """values, or out filled with them (make()'s ``out=``)."""
+    if out is None:
         return values
-    return values[tuple(slice(a, b) for a, b in _api._block_arg(block, values.shape))]
+    out[...] = values
+    return out
 
 
 def _whole_source(initializer, shape, dtype):
@@ -300,10 +311,11 @@ def _bounds(shape, block):
     return _api._block_arg(block, shape)
 
 
-def _filled(fill, shape, *, block=None):
+def _filled(fill, shape, *, block=None, out=None):
     """fill(shape) for a constant-valued fill (``np.zeros``, ``np.full`` with its value
     bound): a block of a constant needs nothing but the block's shape."""
-    return fill(tuple(b - a for a, b in _bounds(shape, block)))
+    block_shape = tuple(b - a for a, b in _bounds(shape, block))
+    return fill(block_shape) if out is None else _into(fill(()), out)
 
 
 def _filled_source(fill, shape, dtype):
@@ -414,11 +426,13 @@ class _RandomInitializer(Initializer):
         return config
 
 
-def _draw(owner, fn, shape, dtype_name, params, seed, stream, *, block=None):
-    """fn(shape, **params) with the call's seed, or the block of it; a refusal (typically a
-    dtype too narrow for the values) is re-raised naming the initializer and dtype."""
+def _draw(owner, fn, shape, dtype_name, params, seed, stream, *, block=None, out=None):
+    """fn(shape, **params) with the call's seed, or the block of it (into ``out`` when
+    given); a refusal (typically a dtype too narrow for the values) is re-raised naming the
+    initializer and dtype."""
     try:
-        return fn(shape, **params, seed=seed, stream=stream, dtype=dtype_name, block=block)
+        return fn(shape, **params, seed=seed, stream=stream, dtype=dtype_name, block=block,
+                  out=out)
     except ValueError as exc:
         raise ValueError(f"{owner} with shape={shape}, dtype={dtype_name}: {exc}") from exc
 
@@ -528,11 +542,14 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-def _identity(shape, gain, *, block=None):
+def _identity(shape, gain, *, block=None, out=None):
     """``gain`` (a 0-d array of the dtype) where row == column, zeros elsewhere: of a
     block, the diagonal elements that fall inside it."""
     (row0, row1), (col0, col1) = _bounds(shape, block)
-    out = np.zeros((row1 - row0, col1 - col0), dtype=gain.dtype)
+    if out is None:
+        out = np.zeros((row1 - row0, col1 - col0), dtype=gain.dtype)
+    else:
+        out[...] = 0
     diagonal = np.arange(max(row0, col0), min(row1, col1))
     out[diagonal - row0, diagonal - col0] = gain
     return out

@@ -239,3 +239,31 @@ def test_sharded_equals_unsharded_on_8_host_devices():
     assert len(results) > 300
     bad = [r for r in results if not (r[4] and r[5])]
     assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("init", [F.GlorotUniform(seed=1), F.Zeros(), F.Constant(2.5),
+                                  F.Identity(3.0), F.Orthogonal(seed=2),
+                                  F.Constant(np.arange(48.0).reshape(6, 8))])
+def test_make_into_out_equals_make(init):
+    # fastki.jax fills aligned buffers through make(block=, out=): the same values
+    source = F._block_source(init, (6, 8), "float32")
+    block = (slice(1, 5), slice(2, 7))
+    out = np.full((4, 5), np.nan, dtype=np.float32)
+    assert source.make(block=block, out=out) is out
+    assert out.tobytes() == source.make(block=block).tobytes()
+    whole = np.full((6, 8), np.nan, dtype=np.float32)
+    assert source.make(out=whole).tobytes() == init((6, 8)).tobytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
+def test_sharded_peak_host_memory_is_the_shards_alone():
+    # tools/jax_memory_probe.py at 128 MiB (the 2 GiB run is by hand, docs/jax.md): peak
+    # RSS above the baseline at most the array plus 64 MiB; making every shard and then
+    # copying it (JAX's make_array_from_callback) would need twice the array
+    probe = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "jax_memory_probe.py")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, probe, "0.125"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "every shard equals that block of the unsharded values: True" in proc.stdout

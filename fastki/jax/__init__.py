@@ -10,6 +10,8 @@ of an array, a callable fastki does not know) compute it once and hand out its s
 
 ``import fastki`` never imports this module, nor JAX.
 """
+import math
+
 import jax
 import numpy as np
 
@@ -47,22 +49,44 @@ def _check_dtype(dtype):
                         "'jax_enable_x64', True); JAX would silently make float32")
 
 
+# JAX's CPU client takes a NumPy buffer aligned to this many bytes without copying it
+_ALIGN = 64
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialized C-contiguous array whose data starts on an _ALIGN-byte boundary."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % _ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def _from_source(source, sharding):
-    """The jax.Array of an initializers._BlockSource, whole or shard by shard."""
+    """The jax.Array of an initializers._BlockSource, whole or shard by shard.
+
+    Shard by shard: for each addressable device, its block is made alone into an aligned
+    buffer and put on the device (on CPU devices JAX adopts the buffer: no copy), so the
+    host holds the shards and nothing else.  A source that is not blockwise is made whole
+    once and sliced.
+    """
     _check_dtype(source.dtype)
     if sharding is None:
-        return jax.device_put(source.make())
+        out = _aligned_empty(source.shape, source.dtype)
+        return jax.device_put(source.make(out=out) if source.blockwise else source.make())
     sharding = _concrete(sharding)
-    if source.blockwise:
-        # each shard alone: index is a tuple of step-1 slices, fastki's block=
-        def shard(index):
-            return source.make(block=tuple(index))
-    else:
-        whole = source.make()
-
-        def shard(index):
-            return whole[tuple(index)]
-    return jax.make_array_from_callback(source.shape, sharding, shard)
+    whole = None if source.blockwise else source.make()
+    arrays = []
+    for device, index in sharding.addressable_devices_indices_map(source.shape).items():
+        bounds = _api._block_arg(tuple(index), source.shape)
+        block = tuple(slice(a, b) for a, b in bounds)
+        out = _aligned_empty(tuple(b - a for a, b in bounds), source.dtype)
+        if whole is None:
+            source.make(block=block, out=out)
+        else:
+            out[...] = whole[block]
+        arrays.append(jax.device_put(out, device))
+        del out
+    return jax.make_array_from_single_device_arrays(source.shape, sharding, arrays)
 
 
 def initialize(initializer, shape, dtype=None, sharding=None):
@@ -88,8 +112,8 @@ def _fill_source(fn, shape, dtype, kwargs):
     shape = _api._shape_arg(shape)
     dt = _api._dtype_arg(dtype)[0]
 
-    def make(block=None):
-        return fn(shape, **kwargs, dtype=dt.name, block=block)
+    def make(block=None, out=None):
+        return fn(shape, **kwargs, dtype=dt.name, block=block, out=out)
 
     if shape:  # an empty block makes no values but checks every argument
         make(block=(slice(0, 0),) * len(shape))
