@@ -6,17 +6,21 @@ values are fastki's: for an integer seed they are the same on every machine, thr
 and backend, and equal ``fastki.uniform/normal/truncated_normal(tuple(tensor.shape), ...,
 dtype=<the tensor's dtype>)`` element for element in logical (C) order.
 
-Tensors: CPU, dense, float32, float64, float16 or bfloat16.  A contiguous tensor is filled
-in place through a NumPy view of its memory (bfloat16 through ``ml_dtypes``), without a
-copy; a non-contiguous one (a transposed view, a strided slice) gets a contiguous
-temporary, filled and copied in with ``copy_``.  Each fill returns the tensor it was given
-and runs under ``torch.no_grad()``, so parameters that require grad can be filled.  A
-tensor or argument that is refused raises before anything is written.
+Tensors: dense float32, float64, float16 or bfloat16, on any device, and DTensors.  A
+contiguous CPU tensor is filled in place through a NumPy view of its memory (bfloat16
+through ``ml_dtypes``), without a copy; a non-contiguous one (a transposed view, a strided
+slice) gets a contiguous temporary, filled and copied in with ``copy_``; a tensor on
+another device gets its values made on the CPU in bounded chunks and copied in.  A
+DTensor's rank fills only its local shard, with the values the whole tensor has there.
+Each fill returns the tensor it was given and runs under ``torch.no_grad()``, so
+parameters that require grad can be filled.  A tensor or argument that is refused raises
+before anything is written.
 
-:func:`init_module` re-initializes a whole ``torch.nn.Module`` the way PyTorch's layers do
-by default, each parameter from its own stream derived from its qualified name
-(:func:`param_stream`), so the values depend neither on construction order nor on which
-part of a model a process holds.  docs/torch.md has the details.
+:func:`init_module` re-initializes a whole ``torch.nn.Module`` the way the model does
+(its own init code, or PyTorch's default init of each layer type), each parameter from
+its own stream derived from its qualified name (:func:`param_stream`), so the values
+depend neither on construction order nor on which part of a model a process holds nor on
+the sharding.  docs/torch.md has the details.
 
 ``import fastki`` does not import torch; ``import fastki.torch`` does.
 """
@@ -34,7 +38,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch  # absolute: the real PyTorch, not this module
 
-from . import _api
+from . import _api, _params
 from .initializers import _orthonormal, compute_fans
 
 try:
@@ -240,10 +244,7 @@ def _fill(tensor, generate):
     array out with the block (fastki's block=, None for all) of the values of a tensor of
     the given (global) shape: in the tensor's memory when it can be shared, else in a
     contiguous CPU temporary copied in, in bounded chunks off the CPU."""
-    if tensor.dtype == torch.bfloat16 and _BFLOAT16 is None:
-        # fastki's own bfloat16 needs it too: its values are clamped and rounded in NumPy
-        raise TypeError("tensor: random fills of bfloat16 tensors need the ml_dtypes package "
-                        "(pip install ml_dtypes)")
+    _grid_type(tensor.dtype)  # bfloat16 needs ml_dtypes: fastki's values are rounded in NumPy
     part = _part(tensor)
     local = part.local
     if local.numel() == 0:
@@ -342,24 +343,31 @@ def _nearest(x, dtype):
     return torch.tensor(x, dtype=torch.float64).to(dtype).item()
 
 
+def _grid_type(dtype):
+    """The NumPy scalar type of a torch float dtype (bfloat16: ml_dtypes'), None for others."""
+    if dtype == torch.bfloat16:
+        if _BFLOAT16 is None:
+            raise TypeError("tensor: random fills of bfloat16 tensors need the ml_dtypes "
+                            "package (pip install ml_dtypes)")
+        return _BFLOAT16.type
+    return {torch.float32: np.float32, torch.float64: np.float64,
+            torch.float16: np.float16}.get(dtype)
+
+
 def _step(v, dtype, up):
-    target = math.inf if up else -math.inf
-    return torch.nextafter(torch.tensor(v, dtype=dtype), torch.tensor(target, dtype=dtype)).item()
+    t = _grid_type(dtype)
+    return float(np.nextafter(t(v), t(math.inf if up else -math.inf)))
 
 
 def _at_least(x, dtype):
-    """The smallest value of dtype that is >= x (+inf if there is no finite one)."""
-    v = _nearest(x, dtype)
-    while v < x:
-        v = _step(v, dtype, up=True)
-    while v != -math.inf and _step(v, dtype, up=False) >= x:  # a double rounding went up twice
-        v = _step(v, dtype, up=False)
-    return v
+    """The smallest value of dtype that is >= x (+inf if there is no finite one): fastki's
+    one rule for interval ends (fastki/_params.py)."""
+    return float(_params._round_inward(x, _grid_type(dtype), True))
 
 
 def _at_most(x, dtype):
     """The largest value of dtype that is <= x (-inf if there is no finite one)."""
-    return -_at_least(-x, dtype)
+    return float(_params._round_inward(x, _grid_type(dtype), False))
 
 
 def _compute_float(x, dtype):
