@@ -121,22 +121,25 @@ _SAVED = None  # while installed: [(namespace, name, had it, previous value)]
 
 
 def _targets():
-    """(namespace, name, replacement): Keras' public and internal initializer names, and
-    the name table its get/deserialize read (layer string defaults go through it)."""
-    table = _keras_src_initializers.ALL_OBJECTS_DICT
-    out = [(table, name, _NATIVE[cls.__name__]) for name, cls in
-           ((n, c) for n, c in table.items()) if cls.__name__ in _NATIVE]
-    for module in (keras.initializers, _keras_src_initializers):
-        for name in _NATIVE:
-            if hasattr(module, name):
-                out.append((vars(module), name, _NATIVE[name]))
-    return out
+    """(namespace, name, replacement) for every name under which Keras offers one of its
+    initializer classes: the name table its get/deserialize read (so the layers' string
+    defaults), and the attributes of ``keras.initializers`` and ``keras.src.initializers``,
+    aliases included (``glorot_uniform``, ``random_normal``, ``IdentityInitializer``, ...).
+    The abstract base ``Initializer`` is left alone: it has no values, and a user's own
+    subclass of it stays a plain Keras initializer."""
+    replacements = {id(keras_cls): _NATIVE[name] for name, keras_cls in _KERAS_CLASSES.items()
+                    if name != "Initializer"}
+    namespaces = (_keras_src_initializers.ALL_OBJECTS_DICT, vars(keras.initializers),
+                  vars(_keras_src_initializers))
+    return [(namespace, name, replacements[id(value)]) for namespace in namespaces
+            for name, value in list(namespace.items()) if id(value) in replacements]
 
 
 def install():
     """Make Keras' own initializer names resolve to fastki's Keras-native classes:
     ``Dense()``'s "glorot_uniform" and "zeros", "normal", "he_normal",
-    ``keras.initializers.get(...)`` and ``keras.initializers.GlorotUniform(...)``.  Layers
+    ``keras.initializers.get(...)``, ``keras.initializers.GlorotUniform(...)`` and its
+    aliases (``keras.initializers.glorot_uniform``).  Layers
     and models built afterwards draw from fastki; those built before keep their
     initializers.  Idempotent; :func:`uninstall` undoes it."""
     global _SAVED

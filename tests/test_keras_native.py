@@ -189,6 +189,9 @@ def test_install_switches_keras_names_and_uninstall_restores(restore_install):
                       ("zeros", fk.Zeros), ("OrthogonalInitializer", fk.Orthogonal)]:
         assert type(K.get(name)) is cls, name
     assert type(K.GlorotUniform(seed=1)) is fk.GlorotUniform
+    assert K.glorot_uniform is fk.GlorotUniform and K.random_normal is fk.RandomNormal
+    assert K.IdentityInitializer is fk.Identity and K.stft is fk.STFT
+    assert K.Initializer is originals["Initializer"]  # the abstract base stays Keras'
     assert type(keras.src.initializers.HeNormal()) is fk.HeNormal
     # the weights are fastki's for the initializer's (construction-time) seed
     init = layer.kernel_initializer
@@ -197,6 +200,7 @@ def test_install_switches_keras_names_and_uninstall_restores(restore_install):
     fk.uninstall()
     assert not fk.is_installed()
     assert {n: getattr(K, n) for n in NAMES} == originals
+    assert K.glorot_uniform is originals["GlorotUniform"] and K.stft is originals["STFT"]
     assert type(K.get("he_normal")) is originals["HeNormal"]
     assert type(_dense_kernel().kernel_initializer) is originals["GlorotUniform"]
     with fk.installed():
