@@ -60,5 +60,5 @@ tests=${SANITIZER_TESTS:-tests}
 # shellcheck disable=SC2086
 # FASTKI_SANITIZED: tests that cap memory skip (ASan's shadow memory would pass any cap)
 LD_PRELOAD=$libasan FASTKI_SANITIZED=1 FASTKI_REQUIRE_INSTALLED=1 OMP_NUM_THREADS=2 timeout 900 \
-  pytest -q -p no:cacheprovider $tests
+  pytest -q -p no:cacheprovider -m "not integration" $tests
 echo "sanitizers.sh: clean in $(( $(date +%s) - start )) s"

@@ -176,7 +176,7 @@ EOF
 
 step "test suite against the installed wheel, from $WORK/run"
 ls "$WORK"/run/tests/test_*.py > /dev/null 2>&1 || die "tests/ has no test_*.py to run"
-"${RUNENV[@]}" FASTKI_REQUIRE_INSTALLED=1 python -m pytest "$WORK/run/tests" -q -x -p no:cacheprovider
+"${RUNENV[@]}" FASTKI_REQUIRE_INSTALLED=1 python -m pytest "$WORK/run/tests" -q -x -p no:cacheprovider -m "not integration"
 if [ -f "$ROOT/../shared/checks/contract.py" ]; then
     step "shared contract check (quick) against the installed wheel"
     "${RUNENV[@]}" python "$ROOT/../shared/checks/contract.py" --quick | tail -3

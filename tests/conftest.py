@@ -47,6 +47,15 @@ def _session_problem():
     return None
 
 
+def pytest_configure(config):
+    # The plain suite (.ci/run's README command) runs everything. The wheel and sanitizer
+    # suites (ci/wheel.sh, ci/sanitizers.sh) test the compiled kernel as installed and skip
+    # these pure-Python integrations, which start frameworks, process groups or interpreters.
+    config.addinivalue_line(
+        "markers", "integration: framework integrations (Keras backends, JAX devices, PyTorch "
+                   "process groups, Dask clusters, docs run in fresh interpreters)")
+
+
 def pytest_sessionstart(session):
     problem = _session_problem()
     if problem is not None:
