@@ -47,7 +47,7 @@ def _call(self, shape, dtype=None, layout=None):
         return self._FASTKI.__call__(self, shape, dtype)
     from . import jax as _fastki_jax  # JAX only when a layout asks for it
 
-    return _fastki_jax._from_source(self._FASTKI._blocks(self, shape, dtype), layout)
+    return _fastki_jax._from_source(self._FASTKI._blocks(self, shape, dtype), layout, "layout")
 
 
 def _blocks(self, shape, dtype=None):

@@ -68,6 +68,24 @@ def test_native_values_and_config_are_fastki_s(name):
     assert type(clone) is type(native) and clone.get_config() == native.get_config()
 
 
+def test_native_instances_pickle_and_stay_blockwise():
+    import pickle
+
+    init = fk.HeUniform(seed=4, stream=2)
+    source = F._block_source(init, (6, 8))
+    assert source.blockwise  # fastki.dask / fastki.jax make its blocks alone
+    block = (slice(1, 4), slice(0, 5))
+    assert source.make(block=block).tobytes() == init((6, 8))[1:4, :5].tobytes()
+    back = pickle.loads(pickle.dumps(init))
+    assert type(back) is fk.HeUniform and back((6, 8)).tobytes() == init((6, 8)).tobytes()
+
+
+def test_layout_of_the_wrong_kind_names_layout():
+    pytest.importorskip("jax")
+    with pytest.raises(TypeError, match="layout must be a jax.sharding.Sharding"):
+        fk.GlorotUniform(seed=1)((4, 4), layout="model")
+
+
 def test_top_level_names_stay_keras_free():
     assert fastki.GlorotUniform is F.GlorotUniform
     assert not issubclass(fastki.GlorotUniform, K.Initializer)

@@ -21,7 +21,7 @@ from .. import initializers as _fi
 __all__ = ["uniform", "normal", "truncated_normal", "initialize", "initializers"]
 
 
-def _concrete(sharding):
+def _concrete(sharding, name="sharding"):
     """A sharding with devices: a ``keras.distribution.TensorLayout`` gives its backend
     layout, and a NamedSharding over an abstract mesh (what Keras passes inside
     ``jax.set_mesh``) is bound to the concrete mesh of that context."""
@@ -29,14 +29,14 @@ def _concrete(sharding):
     if backend_layout is not None and not isinstance(sharding, jax.sharding.Sharding):
         sharding = backend_layout
     if not isinstance(sharding, jax.sharding.Sharding):
-        raise TypeError("sharding must be a jax.sharding.Sharding or a "
+        raise TypeError(f"{name} must be a jax.sharding.Sharding or a "
                         f"keras.distribution.TensorLayout, got {_api._show(sharding)}")
     if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(
             sharding.mesh, jax.sharding.AbstractMesh):
         mesh = jax.sharding.get_mesh()
         if mesh is None or getattr(mesh, "empty", True) or isinstance(
                 mesh, jax.sharding.AbstractMesh):
-            raise ValueError("sharding is a NamedSharding over an abstract mesh and no "
+            raise ValueError(f"{name} is a NamedSharding over an abstract mesh and no "
                              "concrete mesh is set (jax.set_mesh)")
         sharding = jax.sharding.NamedSharding(mesh, sharding.spec)
     return sharding
@@ -61,7 +61,7 @@ def _aligned_empty(shape, dtype):
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def _from_source(source, sharding):
+def _from_source(source, sharding, name="sharding"):
     """The jax.Array of an initializers._BlockSource, whole or shard by shard.
 
     Shard by shard: for each addressable device, its block is made alone into an aligned
@@ -73,7 +73,7 @@ def _from_source(source, sharding):
     if sharding is None:
         out = _aligned_empty(source.shape, source.dtype)
         return jax.device_put(source.make(out=out) if source.blockwise else source.make())
-    sharding = _concrete(sharding)
+    sharding = _concrete(sharding, name)
     whole = None if source.blockwise else source.make()
     arrays = []
     for device, index in sharding.addressable_devices_indices_map(source.shape).items():
