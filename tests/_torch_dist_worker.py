@@ -142,7 +142,20 @@ def main():
             results[key] = t.full_tensor()
             local_shapes[key] = tuple(t.to_local().shape)
 
-    # FSDP2-sharded models: eager (parameters already on the CPU) and built on meta
+    # FSDP2-sharded models: eager (parameters already on the CPU) and built on meta.  Every
+    # array fastki generates for them is recorded: a rank makes its shards' values only
+    generated = []
+    api = ft._api
+    real = {name: getattr(api, name) for name in ("uniform", "normal", "truncated_normal")}
+
+    def recording(fn):
+        def call(shape, *args, out=None, **kwargs):
+            generated.append((tuple(out.shape), tuple(shape)))
+            return fn(shape, *args, out=out, **kwargs)
+        return call
+
+    for name, fn in real.items():
+        setattr(api, name, recording(fn))
     fsdp_mesh = init_device_mesh("cpu", (world,))
     for model_name, build in models(with_transformers).items():
         torch.manual_seed(100 + rank)
@@ -158,6 +171,10 @@ def main():
                 key = f"model-{model_name}-{label}-{pname}"
                 results[key] = param.full_tensor()
                 local_shapes[key] = tuple(param.to_local().shape)
+
+    for name, fn in real.items():
+        setattr(api, name, fn)
+    local_shapes["generated"] = generated
 
     if world == 4:  # FSDP x TP on a 2x2 mesh
         mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))

@@ -109,6 +109,13 @@ def test_sharded_fills_and_models_equal_single_process(world, tmp_path, single_p
                 assert raw(results[key]) == raw(expected), key
         shape, placements = local_shapes[0]["model-tp_mlp-meta-0.weight"]
         assert placements.startswith("(_StridedShard(dim=0") and shape == (3, 6)
+    # a rank never generates a whole sharded parameter: every array fastki made for the
+    # FSDP2 models (dimension 0 sharded) holds at most ceil(rows / world) of its rows
+    for shapes_of_rank in local_shapes:
+        generated = shapes_of_rank["generated"]
+        assert len(generated) > 20
+        for made, whole in generated:
+            assert made[0] <= -(-whole[0] // world), (made, whole)
     # the models' parameters were sharded: FSDP2 splits dimension 0
     big = [k for k in results if k.startswith("model-blocks-eager-") and results[k].shape[0] >= 4]
     assert big
