@@ -10,6 +10,8 @@ the generators differ).
 Nothing here imports Keras.  A ``keras.random.SeedGenerator`` seed and a serialized one
 (a dict) are handled through whichever Keras the caller already has.  To load a model
 saved with fastki initializers, ``import fastki.keras`` first (docs/initializers.md).
+These classes are not Keras classes: ``fastki.keras`` has each one as a subclass of both
+this class and its Keras namesake, for the layers that check an initializer's class.
 """
 import copy
 import functools
