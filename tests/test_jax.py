@@ -223,6 +223,11 @@ _SHARDED = textwrap.dedent("""
                                 np.asarray(z).tobytes()
                                 == fastki.normal(shape, 1.0, 3.0, seed=9, stream=4).tobytes(),
                                 True])
+    one = jax.sharding.SingleDeviceSharding(devs[3])
+    x = fj.initialize(F.LecunNormal(seed=8), (10, 7), sharding=one)
+    results.append(["single", "device 3", [10, 7], "lecun_normal",
+                    np.asarray(x).tobytes() == F.LecunNormal(seed=8)((10, 7)).tobytes()
+                    and x.devices() == {devs[3]}, True])
     print(json.dumps(results))
 """)
 
@@ -235,7 +240,7 @@ def test_sharded_equals_unsharded_on_8_host_devices():
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     meshes = {r[0] for r in results}
-    assert meshes == {"(8,)", "(2, 4)", "(4, 2)"}
+    assert meshes == {"(8,)", "(2, 4)", "(4, 2)", "single"}
     assert len(results) > 300
     bad = [r for r in results if not (r[4] and r[5])]
     assert not bad, bad[:10]
@@ -267,3 +272,21 @@ def test_sharded_peak_host_memory_is_the_shards_alone():
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert "every shard equals that block of the unsharded values: True" in proc.stdout
+
+
+def test_concurrent_calls_give_the_same_bytes():
+    # several threads making sharded arrays at once (the block sources share nothing)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()), ("x",))
+    rows = 16 * len(jax.devices())
+    sharding = NamedSharding(mesh, P("x", None))
+    ref = F.HeNormal(seed=21)((rows, 64)).tobytes()
+
+    def make(_):
+        return _bytes(fj.initialize(F.HeNormal(seed=21), (rows, 64), sharding=sharding))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(make, range(16))) == {ref}
