@@ -6,10 +6,13 @@ Environment overrides:
   FASTKI_DISABLE_SIMD=avx512,avx2,...   leave those paths out of the build
   FASTKI_EXTRA_CFLAGS="..."  appended to every C compile (e.g. sanitizers)
   FASTKI_EXTRA_LDFLAGS="..." appended to the link
+  FASTKI_ARCH=aarch64|x86_64|x86_32|other   the target's row of tools/buildflags.py
+                            (default: from sysconfig.get_platform())
 """
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 
 import numpy as np
@@ -26,7 +29,10 @@ SRC = os.path.join("src_c")
 sys.path.insert(0, os.path.join(HERE, "tools"))
 import buildflags  # noqa: E402
 
-ARCH = buildflags.arch_of()
+# The target's architecture: sysconfig's platform, which follows _PYTHON_HOST_PLATFORM in a
+# cross build (ci/aarch64_wheel.sh); FASTKI_ARCH (a name of the table) overrides it.
+ARCH = (os.environ.get("FASTKI_ARCH")
+        or buildflags.arch_of(sysconfig.get_platform().rsplit("-", 1)[-1]))
 
 
 def say(msg):

@@ -121,12 +121,16 @@ def path_flags(name, compiler, arch):
 
 
 def arch_of(machine=None, pointer_bytes=None):
-    """The table's architecture name for a machine name (platform.machine()) and pointer size
-    (that of the running Python unless given: a 32-bit Python on a 64-bit kernel builds 32-bit)."""
+    """The table's architecture name for a machine name (platform.machine(), or the last part
+    of sysconfig.get_platform(): "x86_64", "amd64", "win32", "aarch64", "arm64", ...) and
+    pointer size (the running Python's unless given: a 32-bit Python on a 64-bit kernel
+    builds 32-bit)."""
     m = (platform.machine() if machine is None else machine).lower()
     bits64 = (struct.calcsize("P") if pointer_bytes is None else pointer_bytes) == 8
-    if m in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"):
-        return "x86_64" if bits64 and m in ("x86_64", "amd64") else "x86_32"
+    if m in ("win32", "i386", "i486", "i586", "i686", "x86"):
+        return "x86_32"
+    if m in ("x86_64", "amd64"):
+        return "x86_64" if bits64 else "x86_32"
     if m in ("aarch64", "arm64", "armv8l") and bits64:
         return "aarch64"
     return "other"
