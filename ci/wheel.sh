@@ -47,8 +47,8 @@ echo "wheel: $WHEEL ($(stat -c %s "$WHEEL") bytes)"
 
 step "sdist carries the sources, the tests and the docs"
 tar tzf "$SDIST" > "$WORK/sdist.txt"
-for want in src_c/fastki.h src_c/dispatch.c fastki/_native.pyx setup.py pyproject.toml \
-            LICENSE tests/ docs/; do
+for want in src_c/fastki.h src_c/dispatch.c src_c/fill_neon.c fastki/_native.pyx setup.py \
+            tools/buildflags.py pyproject.toml LICENSE tests/ docs/; do
     grep -q "^fastki-[^/]*/$want" "$WORK/sdist.txt" || die "sdist lacks $want"
 done
 echo "ok: $(wc -l < "$WORK/sdist.txt") entries, with src_c/, fastki/*.pyx, tests/, docs/"
@@ -60,7 +60,8 @@ mkdir "$WORK/sdist" && tar xzf "$SDIST" -C "$WORK/sdist" --strip-components=1
 # (Comments that say "never -march=native" are fine.)
 if grep -rnE --include='*.py' --include='*.toml' --include='*.cfg' --include='*.pyx' \
         -e "[\"'](-m(arch|tune|cpu)=native|-ffast-math|-Ofast)" \
-        "$WORK/sdist/setup.py" "$WORK/sdist/pyproject.toml" "$WORK/sdist/fastki"; then
+        "$WORK/sdist/setup.py" "$WORK/sdist/tools/buildflags.py" "$WORK/sdist/pyproject.toml" \
+        "$WORK/sdist/fastki"; then
     die "a shipped build file asks for a native or fast-math build"
 fi
 if grep -rnE --include='*.c' --include='*.h' -e 'target *\(.*native|optimize *\(.*fast-math' \
