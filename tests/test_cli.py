@@ -328,3 +328,46 @@ def test_version_module_matches_pyproject():
         pytest.skip("no pyproject.toml beside the package (an installed wheel)")
     declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
     assert fastki.__version__ == declared
+
+
+# --------------------------------------------------------------------------- the compiled module
+
+
+def test_compiled_module_imports_no_module_of_the_package():
+    """fastki/_native.pyx (the kernels' shell) imports nothing of the package, anywhere in it:
+    the Python layer calls the compiled one, never the other way round."""
+    pyx = PACKAGE / "_native.pyx"
+    if not pyx.exists():
+        pytest.skip("fastki/_native.pyx is not installed beside the package")
+    found = []
+    for number, line in enumerate(pyx.read_text(encoding="utf-8").splitlines(), 1):
+        code = line.split("#", 1)[0].strip()
+        words = code.replace(",", " ").split()
+        if words[:1] == ["from"] and len(words) > 1 and (
+                words[1].startswith(".") or words[1] == "fastki" or words[1].startswith("fastki.")):
+            found.append((number, line.strip()))
+        elif words[:1] in (["import"], ["cimport"]) and any(
+                w == "fastki" or w.startswith("fastki.") for w in words[1:]):
+            found.append((number, line.strip()))
+    assert found == []
+
+
+def test_compiled_module_loads_alone():
+    """Loaded from its file under its own name, without the package, it runs its module code
+    and no other module of fastki appears."""
+    if fastki.info()["backend"] != "native":
+        pytest.skip("the compiled extension is not loaded in this run")
+    from fastki import _native
+
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('_native', {_native.__file__!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "assert module.simd_available()\n"
+        "print(sorted(name for name in sys.modules\n"
+        "             if name.split('.')[0] == 'fastki' and name != 'fastki._native'))\n"
+    )
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
