@@ -1251,6 +1251,13 @@ def init_module(module, seed, *, prefix="", rules=None, device=None):
         if device.type == "meta":
             raise ValueError("device must be where the model is materialized, not 'meta'")
     steps = _plan(module, prefix, rules, allow_meta=device is not None)
+    if device is not None and not _on_meta(module):
+        elsewhere = {str(_part(p).local.device) for p in module.parameters()
+                     if _part(p).local.device.type != device.type}
+        if elsewhere:
+            raise ValueError(f"device={str(device)!r} materializes a model built on the meta "
+                             f"device; this one is on {', '.join(sorted(elsewhere))}: move it "
+                             f"with module.to(...) or leave device= out")
     if device is not None and _on_meta(module):
         module.to_empty(device=device)
         steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters

@@ -260,6 +260,25 @@ def test_transformers_flags_do_not_stop_a_second_init():
     assert torch.all(model.transformer.h[0].ln_1.weight == 1)
 
 
+def test_user_rules_apply_inside_a_transformers_model_after_its_own_init():
+    transformers = pytest.importorskip("transformers")
+    calls = []
+
+    def layer_norm(module, name, param, *, seed, stream, qualname):
+        calls.append(qualname)
+        ft.constant_(param, 0.5 if name == "weight" else -0.5)
+
+    with no_init(transformers):
+        model = transformers.GPT2LMHeadModel(gpt2_config(transformers))
+    ft.init_module(model, SEED, rules={nn.LayerNorm: layer_norm})
+    assert len(calls) == 2 * (2 * 3 + 1)  # ln_1, ln_2 per block, ln_f; weight and bias
+    assert torch.all(model.transformer.ln_f.weight == 0.5)
+    assert torch.all(model.transformer.h[1].ln_2.bias == -0.5)
+    c_attn = model.transformer.h[0].attn.c_attn.weight  # the model's own rule, still
+    assert raw(c_attn) == raw(normal_like(tuple(c_attn.shape), 0.02,
+                                          "transformer.h.0.attn.c_attn.weight"))
+
+
 # --------------------------------------------------------------------------- meta device
 
 
@@ -278,6 +297,10 @@ def test_meta_model_materialized_equals_eager_init():
         ft.init_module(meta, SEED)
     assert all(p.is_meta for p in meta.parameters())  # refused before anything
     assert ft.init_module(meta, SEED, device="cpu") is meta
+    ft.init_module(meta, SEED, device="cpu")  # already there: fine, nothing moves
+    with pytest.raises(ValueError, match=r"device='cuda' materializes a model built on the "
+                                         r"meta device; this one is on cpu"):
+        ft.init_module(meta, SEED, device="cuda")
     sd, expected = meta.state_dict(), eager.state_dict()
     assert sd.keys() == expected.keys()
     for key in expected:  # parameters and BatchNorm's running statistics
