@@ -2,14 +2,25 @@
 
 Run by hand (it needs about 3 x the array in RAM, for the check against the unsharded values
 afterwards):
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tools/jax_memory_probe.py [GiB]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tools/jax_memory_probe.py [GiB] [--keras]
 
 It resets the kernel's peak-RSS counter (/proc/self/clear_refs, Linux), makes a float32
 GlorotUniform weight of the given size (default 2 GiB) sharded over 8 host devices by rows,
 reads the peak (VmHWM) and prints the peak above the baseline next to the array's size.
-Then it makes the unsharded values and checks every shard's bytes against them.
+Then it makes the unsharded values and checks every shard's bytes against them.  The exit
+status is 0 when the bytes are equal and the peak is at most the array plus 64 MiB.
+
+With --keras the weight is the kernel of a Keras Dense layer built under
+keras.distribution.ModelParallel on the JAX backend, initialized by
+fastki.keras.GlorotUniform through Keras' own variable code (which passes ``layout=``);
+the figure is printed and only the bytes decide the exit status (docs/initializers.md,
+"Layout-aware initialization": Keras reshards the result, a copy).
 """
+import os
 import sys
+
+if "--keras" in sys.argv:
+    os.environ["KERAS_BACKEND"] = "jax"
 
 import numpy as np
 
@@ -28,8 +39,27 @@ def _status(key):
     raise KeyError(key)
 
 
+def _keras_kernel(shape):
+    """The kernel of Dense(shape[1]) on shape[0] inputs, made by Keras under ModelParallel."""
+    import keras
+    from keras import distribution as D
+
+    import fastki.keras
+
+    mesh = D.DeviceMesh((8,), axis_names=("model",))
+    layout_map = D.LayoutMap(mesh)
+    layout_map[".*kernel"] = D.TensorLayout(["model", None])
+    with D.ModelParallel(layout_map=layout_map, batch_dim_name="model").scope():
+        layer = keras.layers.Dense(shape[1], use_bias=False,
+                                   kernel_initializer=fastki.keras.GlorotUniform(seed=1))
+        layer.build((None, shape[0]))
+    return layer.kernel.value
+
+
 def main():
-    gib = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
+    args = [a for a in sys.argv[1:] if a != "--keras"]
+    through_keras = "--keras" in sys.argv
+    gib = float(args[0]) if args else 2.0
     rows = 8 * 1024
     cols = int(gib * 2**30 / 4 / rows)
     shape = (rows, cols)
@@ -37,20 +67,25 @@ def main():
     assert jax.device_count() == 8, jax.devices()
     sharding = NamedSharding(Mesh(np.array(jax.devices()), ("x",)), P("x", None))
     init = fastki.GlorotUniform(seed=1)
-    fj.initialize(init, (64, 64), sharding=NamedSharding(sharding.mesh, P("x")))  # warm up
+    make = ((lambda s: _keras_kernel(s)) if through_keras
+            else (lambda s: fj.initialize(init, s, sharding=sharding)))
+    make((64, 64))  # warm up: imports, compilations
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     base = _status("VmRSS")
-    x = fj.initialize(init, shape, sharding=sharding)
+    x = make(shape)
     x.block_until_ready()
     peak = _status("VmHWM")
-    print(f"shape={shape} float32 = {nbytes / 2**20:.0f} MiB over 8 devices; "
+    print(f"{'through Keras' if through_keras else 'fastki.jax'}: "
+          f"shape={shape} float32 = {nbytes / 2**20:.0f} MiB over 8 devices; "
           f"peak above baseline {(peak - base) / 2**20:.0f} MiB; "
           f"minus the array {(peak - base - nbytes) / 2**20:.1f} MiB")
     whole = init(shape)
     same = all(np.asarray(s.data).tobytes() == whole[s.index].tobytes()
                for s in x.addressable_shards)
     print("every shard equals that block of the unsharded values:", same)
+    if through_keras:
+        return 0 if same else 1
     return 0 if same and peak - base <= nbytes + 64 * 2**20 else 1
 
 
