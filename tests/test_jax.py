@@ -290,3 +290,67 @@ def test_concurrent_calls_give_the_same_bytes():
 
     with ThreadPoolExecutor(4) as pool:
         assert set(pool.map(make, range(16))) == {ref}
+
+
+_PROCESS = textwrap.dedent("""
+    import json, os, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"127.0.0.1:{sys.argv[2]}", num_processes=2,
+                               process_id=int(sys.argv[1]))
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import fastki, fastki.jax as fj
+
+    mesh = Mesh(np.array(jax.devices()).reshape(2, 4), ("a", "b"))
+    ref = fastki.GlorotUniform(seed=3)((16, 24))
+    checks = []
+    for spec in [P("a", "b"), P("b", "a"), P(None, ("a", "b")), P("a")]:
+        x = fj.initialize(fastki.GlorotUniform(seed=3), (16, 24),
+                          sharding=NamedSharding(mesh, spec))
+        shards = [[[s.start or 0, s.stop if s.stop is not None else d]
+                   for s, d in zip(sh.index, (16, 24))] for sh in x.addressable_shards]
+        same = all(np.asarray(sh.data).tobytes() == ref[sh.index].tobytes()
+                   for sh in x.addressable_shards)
+        checks.append([str(spec), shards, same])
+    print(json.dumps({"devices": jax.device_count(), "local": jax.local_device_count(),
+                      "checks": checks}))
+    jax.distributed.shutdown()
+""")
+
+
+def test_two_processes_each_make_their_own_shards():
+    # jax.distributed on CPU: 2 processes x 4 host devices, one global 2x4 mesh; each
+    # process makes only its addressable shards, and together they are the whole tensor
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(i), str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = []
+    for p in procs:
+        try:
+            stdout, stderr = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        assert p.returncode == 0, stderr[-3000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [(o["devices"], o["local"]) for o in outs] == [(8, 4), (8, 4)]
+    for k in range(4):
+        covered = np.zeros((16, 24), dtype=int)
+        for o in outs:
+            spec, shards, same = o["checks"][k]
+            assert same, spec
+            assert len(shards) == 4
+            for (r0, r1), (c0, c1) in shards:
+                covered[r0:r1, c0:c1] += 1
+        # every element made, and by as many devices as the spec replicates it over
+        replicas = {0: 1, 1: 1, 2: 1, 3: 4}[k]
+        assert (covered == replicas).all(), outs[0]["checks"][k][0]
