@@ -309,17 +309,20 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
 _NO_OPTIONS = _options.get()
 _FAST_NATIVE = _native is not None and _ENV_BACKEND == "native"
 _ENV_SIMD_INDEX = -1 if _ENV_SIMD is None else _SIMD_NAMES.index(_ENV_SIMD)
+# bound once: a 1-element call is a few hundred nanoseconds, and each lookup counts
+_current_options = _options.get
+_fill_accepted = None if _native is None else _native.fill_accepted
 
 
 def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
             block=None):
     """Uniform values in [minval, maxval) (docs/algorithm.md, section 3): every value lies in
     the interval asked for; minval == maxval gives minval."""
-    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+    if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
-        result = _native.fill_accepted(0, shape, minval, maxval, 0.0, 0.0, seed, stream, dtype,
-                                       out, _ENV_SIMD_INDEX)
+        result = _fill_accepted(0, shape, minval, maxval, 0.0, 0.0, seed, stream, dtype, out,
+                                _ENV_SIMD_INDEX)
         if result is not None:
             return result
     lo, hi = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
@@ -332,11 +335,11 @@ def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32",
            block=None):
     """Normal values with the given mean and standard deviation (Box-Muller,
     docs/algorithm.md, section 4)."""
-    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+    if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
-        result = _native.fill_accepted(1, shape, mean, stddev, 0.0, 0.0, seed, stream, dtype,
-                                       out, _ENV_SIMD_INDEX)
+        result = _fill_accepted(1, shape, mean, stddev, 0.0, 0.0, seed, stream, dtype, out,
+                                _ENV_SIMD_INDEX)
         if result is not None:
             return result
     m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
@@ -350,11 +353,11 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed
     """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF
     (docs/algorithm.md, section 5): never a value outside the interval asked for, no
     resampling, every element from one fixed draw."""
-    if block is None and _FAST_NATIVE and _options.get() is _NO_OPTIONS:
+    if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
-        result = _native.fill_accepted(2, shape, mean, stddev, lower, upper, seed, stream,
-                                       dtype, out, _ENV_SIMD_INDEX)
+        result = _fill_accepted(2, shape, mean, stddev, lower, upper, seed, stream, dtype,
+                                out, _ENV_SIMD_INDEX)
         if result is not None:
             return result
     m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
