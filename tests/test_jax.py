@@ -354,3 +354,35 @@ def test_two_processes_each_make_their_own_shards():
         # every element made, and by as many devices as the spec replicates it over
         replicas = {0: 1, 1: 1, 2: 1, 3: 4}[k]
         assert (covered == replicas).all(), outs[0]["checks"][k][0]
+
+
+_hyp = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_SOURCES = [lambda: F.GlorotUniform(seed=1), lambda: F.TruncatedNormal(0.1, 2.0, seed=2, stream=3),
+            lambda: F.RandomUniform(-3.0, 1.0, seed=4), lambda: F.Zeros(), lambda: F.Constant(-1.5),
+            lambda: F.Identity(2.0), lambda: F.Orthogonal(seed=5)]
+
+
+@st.composite
+def _shape_and_block(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=2, max_size=2)))
+    block = []
+    for d in shape:
+        a = draw(st.integers(0, d))
+        block.append(slice(a, draw(st.integers(a, d))))
+    return shape, tuple(block)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_shape_and_block(), st.sampled_from(range(len(_SOURCES))),
+       st.sampled_from(["float32", "float64", "float16"]))
+def test_make_into_aligned_out_is_the_block_of_the_whole(shape_block, which, dtype):
+    shape, block = shape_block
+    init = _SOURCES[which]()
+    source = F._block_source(init, shape, dtype)
+    bshape = tuple(s.stop - s.start for s in block)
+    out = fj._aligned_empty(bshape, np.dtype(dtype))
+    assert out.flags.c_contiguous and (out.size == 0 or out.ctypes.data % fj._ALIGN == 0)
+    assert source.make(block=block, out=out) is out
+    assert out.tobytes() == np.ascontiguousarray(init(shape, dtype)[block]).tobytes()
