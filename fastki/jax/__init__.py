@@ -2,10 +2,11 @@
 distributed by a ``jax.sharding.Sharding`` (docs/jax.md).
 
 With ``sharding=``, every addressable shard is made alone, on the host, with fastki's
-``block=`` and handed to ``jax.make_array_from_callback``; the whole tensor is never made
-on the host.  By the contract of docs/algorithm.md ("Blocks") each shard equals that block of
-the whole, so a sharded array is byte for byte the unsharded one, for every mesh and
-partition spec.  The initializers that need the whole tensor (Orthogonal, STFT, a Constant
+``block=`` into a buffer put on its device, and the shards are assembled with
+``jax.make_array_from_single_device_arrays``; the whole tensor is never made on the host.
+Every element is a function of its index alone (docs/algorithm.md, section 2: each element
+comes from the words of one group), so each shard equals that block of the whole and a
+sharded array is byte for byte the unsharded one, for every mesh and partition spec.  The initializers that need the whole tensor (Orthogonal, STFT, a Constant
 of an array, a callable fastki does not know) compute it once and hand out its slices.
 
 ``import fastki`` never imports this module, nor JAX.
