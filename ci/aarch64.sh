@@ -18,7 +18,10 @@
 #   6. C portability checks this x86 machine can make: a 32-bit x86 build (the table's
 #      -msse2 -mfpmath=sse) gives the golden lines, one with x87 math is refused at compile
 #      time, and dispatch.c's MSVC CPU detection (cpuid + xgetbv), compiled with GCC through
-#      tests/c/msvc_shim/, finds the same paths as GCC's runtime, natively and under valgrind.
+#      tests/c/msvc_shim/, finds the same paths as GCC's runtime, natively and under valgrind;
+#   7. where clang is installed: a clang build for aarch64 gives the golden lines on both
+#      paths, and src_c/fill_impl.h's `#pragma STDC FP_CONTRACT OFF` alone keeps clang (which
+#      contracts by default) from emitting fused multiply-adds.
 #
 # Every golden line and every check counts; the last line is "N passed, N failed" and the exit
 # status is 1 if anything failed. Installs what it needs with apt-get. About 1-2 minutes.
@@ -176,6 +179,38 @@ for runner in "${runners[@]}"; do
   if [ "$a" = "$b" ]; then ok; else bad "cpuid detection ${runner:+under $runner }lists $b, GCC's table $a"; fi
   echo "  ${runner:-native}: GCC's table: $a; MSVC's cpuid + xgetbv: $b"
 done
+
+echo "--- 7. clang for aarch64 (when clang is installed; macOS arm64 wheels are built with clang)"
+command -v clang >/dev/null || (apt-get install -y -qq clang) >/dev/null 2>&1 || true
+omp_h=$(ls /usr/lib/gcc-cross/aarch64-linux-gnu/*/include/omp.h 2>/dev/null | head -1 || true)
+if command -v clang >/dev/null && [ -n "$omp_h" ]; then
+  # clang targets aarch64 with the GNU cross sysroot and libgomp (only omp.h is taken from GCC)
+  mkdir -p "$out/clang-omp" && cp "$omp_h" "$out/clang-omp/"
+  printf '#!/bin/sh\nexec clang --target=aarch64-linux-gnu -isystem "%s" "$@" -fopenmp=libgomp\n' \
+      "$PWD/$out/clang-omp" > "$out/clang-aarch64"
+  chmod +x "$out/clang-aarch64"
+  FASTKI_ARCH=aarch64 CC=$PWD/$out/clang-aarch64 TEST_SOURCE=tests/c/golden_fills.c \
+    bash ci/build_c_tests.sh "$out/a64-clang" "${lowered[@]}" | tail -1
+  for p in neon scalar; do
+    OMP_NUM_THREADS=3 "${QEMU[@]}" "$out/a64-clang/golden_fills" "$p" > "$out/a64-clang-$p.txt" \
+      || bad "golden_fills $p (clang build) exited $?"
+    compare "aarch64 $p (clang)" "$out/a64-clang-$p.txt"
+  done
+  # clang contracts a * b + c into fmla by default (-ffp-contract=on): the pragma in
+  # src_c/fill_impl.h must forbid it even without the table's -ffp-contract=off
+  mkdir -p "$out/nopragma"
+  cp src_c/*.h src_c/fill_neon.c "$out/nopragma/"
+  sed -i 's/^#pragma STDC FP_CONTRACT OFF$//' "$out/nopragma/fill_impl.h"
+  fused() { aarch64-linux-gnu-objdump -d "$1" | grep -cE '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub)\s' || true; }
+  "$out/clang-aarch64" -O3 -std=c99 -Isrc_c -c src_c/fill_neon.c -o "$out/pragma.o"
+  "$out/clang-aarch64" -O3 -std=c99 -I"$out/nopragma" -c "$out/nopragma/fill_neon.c" -o "$out/nopragma.o"
+  with=$(fused "$out/pragma.o")
+  without=$(fused "$out/nopragma.o")
+  echo "  clang, no -ffp-contract flag: $with fused instructions with the pragma, $without without"
+  if [ "$with" -eq 0 ] && [ "$without" -gt 0 ]; then ok; else bad "the FP_CONTRACT pragma check ($with with, $without without)"; fi
+else
+  echo "  clang or the aarch64 omp.h not installed: skipped"
+fi
 
 echo "aarch64.sh: $(( $(date +%s) - start )) s"
 echo "$passed passed, $failed failed"
