@@ -25,9 +25,8 @@ import sys
 import tempfile
 
 import pytest
-
-sybil = pytest.importorskip("sybil")
-from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser  # noqa: E402
+import sybil  # a test dependency (pyproject.toml's test extra), not an optional one
+from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENTS = ([REPO / "README.md"] if (REPO / "README.md").exists() else []) + \
