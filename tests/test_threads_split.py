@@ -64,8 +64,9 @@ def run_child(code, env=None, expect_ok=True):
                  "FASTKI_SHARE_THREADS", "OMP_NUM_THREADS", "FASTKI_BACKEND", "FASTKI_SIMD"):
         full.pop(name, None)
     full.update(env or {})
+    # started in tests/, not in the checkout, whose fastki/ would shadow an installed one
     proc = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, cwd=os.path.dirname(os.path.abspath(__file__)))
     if expect_ok:
         assert proc.returncode == 0, proc.stderr
     return proc
