@@ -21,7 +21,6 @@ import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 import fastki
@@ -227,7 +226,7 @@ def test_sharing_rule_with_other_fills_in_flight(budget):
     # a fill too small for threads does not count itself in or claim anything
     assert got["small"]["threads"] == 1 and got["small"]["budget"] == 0
     try:
-        import threadpoolctl  # noqa: F401
+        import threadpoolctl  # noqa: F401 - a test dependency (pyproject.toml)
     except ImportError:
         assert "threadpoolctl" not in got["extra"]
     else:
