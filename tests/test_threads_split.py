@@ -267,19 +267,61 @@ EIGHT_CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(scope="module")
+def eight_reference():
+    # serial, one thread: the bytes every concurrent fill must give (the NumPy backend's
+    # equality with these is checked above and in tests/test_identity.py)
+    with fastki.options(num_threads=1):
+        return {(i, k, dt): hashlib.sha256(fastki.normal(3 << 20, seed=i, stream=k, dtype=dt)
+                                           .tobytes()).hexdigest()
+                for i in range(8) for k in range(4) for dt in DTYPES}
+
+
 @pytest.mark.parametrize("budget", [2, 16])
-def test_eight_python_threads_share_the_budget(budget):
+def test_eight_python_threads_share_the_budget(budget, eight_reference):
     got = json.loads(run_child(EIGHT_CHILD, {"OMP_NUM_THREADS": str(budget)}).stdout)
-    with fastki.options(backend="numpy"):
-        ref = {(i, k, dt): hashlib.sha256(fastki.normal(3 << 20, seed=i, stream=k, dtype=dt)
-                                          .tobytes()).hexdigest()
-               for i in range(8) for k in range(4) for dt in DTYPES}
+    ref = eight_reference
     for i, k, dtype, sha, rep in got["rows"]:
         assert sha == ref[i, k, dtype], (i, k, dtype)
         # the last slice of each fill: a default fill under the sharing rule
         assert rep["shared"] is True and rep["budget"] == budget
         assert 1 <= rep["fills"] <= 8 and 0 <= rep["others"] <= budget - 1
         assert rep["threads"] == rule(rep["want"], budget, rep["fills"], rep["others"]), rep
+    assert got["after"] == [0, 0]
+
+
+DASK_CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import dask.array as da
+    import fastki
+    from fastki import _native
+    SIZE = 1 << 21
+    with fastki.options(num_threads=1):
+        ref = [fastki.normal(SIZE, seed=i).tobytes() for i in range(8)]
+
+    def fill(block, block_info=None):
+        i = block_info[0]["chunk-location"][0]
+        same = fastki.normal(SIZE, seed=i).tobytes() == ref[i]
+        r = _native.last_fill()
+        return np.array([[i, same, r["threads"], r["want"], r["budget"], r["fills"],
+                          r["others"], r["shared"]]], dtype=np.int64)
+
+    x = da.zeros((8, 8), chunks=(1, 8), dtype=np.int64)
+    rows = x.map_blocks(fill, dtype=np.int64).compute(scheduler="threads", num_workers=4)
+    json.dump({"rows": rows.tolist(), "after": _native.threads_in_flight()}, sys.stdout)
+""")
+
+
+def test_fills_in_dask_threaded_tasks_follow_the_rule():
+    pytest.importorskip("dask")
+    got = json.loads(run_child(DASK_CHILD, {"OMP_NUM_THREADS": "4"}).stdout)
+    assert sorted(row[0] for row in got["rows"]) == list(range(8))
+    for i, same, threads, want, budget, fills, others, shared in got["rows"]:
+        assert same == 1, i
+        assert shared == 1 and budget == 4 and want == 4
+        assert 1 <= fills <= 4 and 0 <= others <= 3  # 4 Dask workers; others stay below B
+        assert threads == rule(want, budget, fills, others), (fills, others, threads)
     assert got["after"] == [0, 0]
 
 
