@@ -67,9 +67,12 @@ int fastki_simd_best(void);
 int fastki_simd_available(int simd);
 const char *fastki_simd_name(int simd);
 
-/* The one thread-count rule: the threads a fill uses. requested: a positive count, or 0 for
- * OpenMP's default (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl); work: elements
- * weighted by their cost, in uniform-float32 elements. Small fills stay on the calling thread. */
+/* The threads a fill wants: requested, a positive count, or 0 for OpenMP's default
+ * (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl); work: elements weighted by their
+ * cost, in uniform-float32 elements. Small fills, fills in a forked child and default fills
+ * inside an OpenMP region stay on the calling thread. A default fill then shares what it
+ * wants with the fills in flight (fastki_share_threads below): together the two are the
+ * thread rule, which fastki_fill applies. */
 int fastki_thread_count(int requested, uint64_t work);
 int fastki_openmp_enabled(void);
 int fastki_max_threads(void);
