@@ -83,10 +83,16 @@ done
 for run in "table neon" "table scalar" "other scalar"; do
   set -- $run
   OMP_NUM_THREADS=3 "${QEMU[@]}" "$out/a64-$1/golden_fills" "$2" > "$out/a64-$1-$2.txt" \
-    || bad "golden_fills $2 ($1 build) exited $?"
+    2> "$out/a64-$1-$2.threads" || bad "golden_fills $2 ($1 build) exited $?"
   label="aarch64 $2"
   if [ "$1" = other ]; then label="aarch64 scalar (portable, auto-vectorized)"; fi
   compare "$label" "$out/a64-$1-$2.txt"
+  # the thread counts were real: fills asked for 2 and 3 threads ran on that many under qemu
+  for t in 2 3; do
+    n=$(grep -oE "^threads=$t: [0-9]+" "$out/a64-$1-$2.threads" | grep -oE '[0-9]+$' || echo 0)
+    if [ "${n:-0}" -gt 0 ]; then ok; else bad "no $2 fill ($1 build) ran on $t threads"; fi
+  done
+  echo "    $(tr '\n' ';' < "$out/a64-$1-$2.threads")"
 done
 
 echo "--- 3. tests/c/test_fills.c under qemu-aarch64"

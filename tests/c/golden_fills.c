@@ -4,8 +4,9 @@
  * aarch64 build's neon and scalar paths, and compares the lines: the contract of
  * docs/algorithm.md says they are identical on every path, thread count and machine.
  *   usage: golden_fills PATH     (PATH: scalar, sse2, avx2, avx512, neon)
- * Lines name no path, so the outputs of two paths compare with diff. Exit status 2: PATH is
- * not available here (or unknown); 1: a fill failed. */
+ * Lines name no path, so the outputs of two paths compare with diff. On stderr: how many fills
+ * of each thread count really ran on that many threads. Exit status 2: PATH is not available
+ * here (or unknown); 1: a fill failed. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
     const int thread_counts[] = {1, 2, 3};
     unsigned char *buf = malloc(3000 * 8);
     if (!buf) return 1;
+    long ran_on[4] = {0, 0, 0, 0}, asked[4] = {0, 0, 0, 0}; /* [threads]: cases */
     for (int dist = 0; dist < 3; dist++)
         for (int dtype = 0; dtype < 2; dtype++)
             for (int variant = 0; variant < 2; variant++)
@@ -109,11 +111,18 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "golden_fills: fastki_fill returned %d\n", rc);
                                 return 1;
                             }
+                            fastki_fill_report rep;
+                            fastki_last_fill(&rep);
+                            asked[thread_counts[ti]]++;
+                            if (rep.threads == thread_counts[ti]) ran_on[thread_counts[ti]]++;
                             printf("%s %s v%d first=%llu count=%llu threads=%d %016llx\n",
                                    dist_names[dist], dtype_names[dtype], variant,
                                    (unsigned long long)first, (unsigned long long)count,
                                    thread_counts[ti], (unsigned long long)fnv1a(buf, bytes));
                         }
     free(buf);
+    /* how many fills really ran on the threads asked for (small ones stay on one thread) */
+    for (int t = 1; t <= 3; t++)
+        fprintf(stderr, "threads=%d: %ld of %ld fills ran on %d threads\n", t, ran_on[t], asked[t], t);
     return 0;
 }
