@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.join(HERE, "tools"))
 import buildflags  # noqa: E402
 
 # The target's architecture: sysconfig's platform, which follows _PYTHON_HOST_PLATFORM in a
-# cross build (ci/aarch64_wheel.sh); FASTKI_ARCH (a name of the table) overrides it.
+# cross build (ci/aarch64_wheel.sh, cibuildwheel on macOS); FASTKI_ARCH (a name of the table)
+# overrides it. A macOS "universal2" build compiles each file for x86_64 and arm64 at once, so
+# it maps to "other": the portable path only, which both compile.
 ARCH = (os.environ.get("FASTKI_ARCH")
         or buildflags.arch_of(sysconfig.get_platform().rsplit("-", 1)[-1]))
 
