@@ -15,6 +15,7 @@ Nothing here is timed."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -383,3 +384,29 @@ def test_empty_setting_is_the_default():
                     {"FASTKI_SCHEDULE": "", "FASTKI_CHUNK_GROUPS": ""}).stdout
     assert json.loads(got) == {"schedule": "dynamic", "chunk_groups": 256, "streaming": "auto",
                                "share_threads": True}
+
+
+# --------------------------------------------------------------------------- C-level rules
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_c_nested_region_and_end_of_index_range(tmp_path):
+    """tests/c/test_threads.c: a default fill inside an OpenMP region stays on its thread;
+    fills ending at element 2**64 - 1 give the same bytes with 1-16 threads, per schedule."""
+    script = os.path.join(REPO, "ci", "build_c_tests.sh")
+    if not os.path.exists(script) or shutil.which(os.environ.get("CC", "cc")) is None \
+            or shutil.which("bash") is None:
+        pytest.skip("needs the source tree's ci/build_c_tests.sh, bash and a C compiler")
+    # the compiler needs no preloaded sanitizer runtime (ci/sanitizers.sh runs this suite with one)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    build = subprocess.run(["bash", script, str(tmp_path)], cwd=REPO, capture_output=True,
+                           text=True, timeout=600, env={**env, "TEST_SOURCE": "tests/c/test_threads.c"})
+    assert build.returncode == 0, build.stderr
+    for env in ({}, {"FASTKI_SCHEDULE": "static"},
+                {"FASTKI_SCHEDULE": "guided", "FASTKI_CHUNK_GROUPS": "1", "OMP_NUM_THREADS": "4"},
+                {"FASTKI_CHUNK_GROUPS": "3", "FASTKI_STREAMING": "on"}):
+        run = subprocess.run([str(tmp_path / "test_threads")], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, **env})
+        assert run.returncode == 0, (env, run.stdout, run.stderr)
+        assert " 0 failures" in run.stdout
