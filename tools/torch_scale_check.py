@@ -10,6 +10,7 @@ Transformers' own init on torch's generator (to_empty + initialize_weights), who
 depend on the world size.
 
     python tools/torch_scale_check.py 1 2 4        # world sizes, run one after another
+    SCALE_N_LAYER=12 SCALE_N_EMBD=768 SCALE_N_HEAD=12 python tools/torch_scale_check.py 1 2 4
 
 Not a test: it needs several GiB of memory per run and minutes of CPU time.
 """
@@ -22,7 +23,10 @@ import sys
 import tempfile
 import time
 
+# GPT-2 XL by default; SCALE_N_LAYER=12 SCALE_N_EMBD=768 SCALE_N_HEAD=12 is GPT-2 small
 N_LAYER = int(os.environ.get("SCALE_N_LAYER", "48"))
+N_EMBD = int(os.environ.get("SCALE_N_EMBD", "1600"))
+N_HEAD = int(os.environ.get("SCALE_N_HEAD", "25"))
 
 
 def rss_mib():
@@ -55,7 +59,7 @@ def rank_main(rank, world, store, out_path, mode):
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     mesh = init_device_mesh("cpu", (world,))
-    config = transformers.GPT2Config(n_layer=N_LAYER, n_embd=1600, n_head=25)
+    config = transformers.GPT2Config(n_layer=N_LAYER, n_embd=N_EMBD, n_head=N_HEAD)
     before = rss_mib()
     with torch.device("meta"):
         model = transformers.GPT2LMHeadModel(config)
@@ -108,7 +112,8 @@ def launch(world, mode):
         print(f"{mode:6s} world {world} rank {rep['rank']}: {rep['parameters'] / 1e9:.2f} B "
               f"parameters, shard {rep['shard_mib']:.0f} MiB, peak RSS {rep['peak_rss_mib']:.0f} "
               f"MiB ({growth:.0f} MiB above the {rep['rss_before_model_mib']:.0f} MiB of the "
-              f"imports: {growth / rep['shard_mib']:.2f} x shard), init {rep['seconds']:.1f} s")
+              f"imports: {growth / rep['shard_mib']:.2f} x shard), init {rep['seconds']:.1f} s",
+              flush=True)
     return digests
 
 
@@ -126,7 +131,8 @@ def main():
                 continue
             rows = sum(len(v) for v in first.values())
             differ = sum(first[n][r] != digests[n][r] for n in first for r in first[n])
-            print(f"{mode:6s} world {world} vs world {worlds[0]}: {differ} of {rows} rows differ")
+            print(f"{mode:6s} world {world} vs world {worlds[0]}: {differ} of {rows} rows differ",
+                  flush=True)
 
 
 if __name__ == "__main__":
