@@ -17,6 +17,8 @@ import fastki.jax as fj  # noqa: E402
 import fastki.jax.initializers as fji  # noqa: E402
 from fastki import initializers as F  # noqa: E402
 
+pytestmark = pytest.mark.integration  # tests/conftest.py: skipped by the wheel and sanitizer suites
+
 
 def _bytes(x):
     return np.asarray(x).tobytes()

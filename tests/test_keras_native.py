@@ -19,6 +19,8 @@ import fastki  # noqa: E402
 import fastki.keras as fk  # noqa: E402
 from fastki import initializers as F  # noqa: E402
 
+pytestmark = pytest.mark.integration  # tests/conftest.py: skipped by the wheel and sanitizer suites
+
 K = keras.initializers
 NAMES = ["Initializer", "Constant", "Zeros", "Ones", "Identity", "STFT", "RandomNormal",
          "RandomUniform", "TruncatedNormal", "VarianceScaling", "GlorotNormal", "GlorotUniform",
