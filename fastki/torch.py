@@ -822,8 +822,19 @@ def _bilinear(module, name, param, *, seed, stream, qualname):
 def _embedding(module, name, param, *, seed, stream, qualname):
     normal_(param, seed=seed, stream=stream)
     if module.padding_idx is not None:
-        with torch.no_grad():
-            param[module.padding_idx].fill_(0)
+        _zero_row(param, module.padding_idx)
+
+
+def _zero_row(param, row):
+    """Zero row `row` (negative counts from the end) of param, in the shard that holds it
+    when param is a DTensor: indexing a sharded DTensor (param[row]) gives a gathered
+    copy, and writing that would change nothing."""
+    part = _part(param)
+    row = row % param.shape[0]
+    positions = np.flatnonzero(part.index[0] == row)
+    with torch.no_grad():
+        for i in positions:
+            part.local[int(i)].fill_(0)
 
 
 def _recurrent(module, name, param, *, seed, stream, qualname):
@@ -1133,6 +1144,11 @@ class _OwnInit:
                         f"that is not one of its parameters or buffers (a view, a copy or a "
                         f"temporary): fastki cannot tell which stream to draw it from")
                 return ours(tensor, *args, seed=self.seed, stream=known[1], **kwargs)
+            if known is None and _dtensor_module(tensor) is not None:
+                raise ValueError(
+                    f"init_module: the model's own init code called {name} on a DTensor "
+                    f"that is not one of its parameters or buffers: a view of a sharded "
+                    f"parameter is a gathered copy, and writing it would change nothing")
             if isinstance(tensor, torch.Tensor) and tensor.dtype in _FLOAT_DTYPES:
                 return ours(tensor, *args, **kwargs)
             return original(tensor, *args, **kwargs)  # integer buffers: torch's constants
@@ -1176,7 +1192,28 @@ class _OwnInit:
 
 
 def _run_own(step):
-    """Run a module's own init code (inside an active _OwnInit)."""
+    """Run a module's own init code (inside an active _OwnInit).
+
+    Embeddings with a padding_idx and a sharded (DTensor) weight: their init code zeroes
+    weight[padding_idx], which for a DTensor is a gathered copy, not the shard; their
+    padding_idx is hidden while the code runs and the row zeroed in its shard after."""
+    mod = step.module
+    padded = [m for m in mod.modules() if isinstance(m, (torch.nn.Embedding,
+                                                         torch.nn.EmbeddingBag))
+              and m.padding_idx is not None and _dtensor_module(m.weight) is not None]
+    saved = [m.padding_idx for m in padded]
+    try:
+        for m in padded:
+            m.padding_idx = None
+        _run_own_code(step)
+    finally:
+        for m, idx in zip(padded, saved):
+            m.padding_idx = idx
+    for m in padded:
+        _zero_row(m.weight, m.padding_idx)
+
+
+def _run_own_code(step):
     mod = step.module
     if step.own == "reset":
         getattr(mod, _own_reset(type(mod)))()

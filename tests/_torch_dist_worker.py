@@ -60,7 +60,8 @@ def models(with_transformers=True):
     """name -> builder() of a small model, the same in every process; GPT-2 and Llama
     from transformers when asked for and installed."""
     def blocks():
-        return nn.Sequential(nn.Embedding(50, 16), nn.TransformerEncoderLayer(16, 2, 32),
+        return nn.Sequential(nn.Embedding(50, 16, padding_idx=31),
+                             nn.TransformerEncoderLayer(16, 2, 32),
                              nn.TransformerEncoderLayer(16, 2, 32), nn.LayerNorm(16),
                              nn.Linear(16, 50))
 
@@ -81,7 +82,7 @@ def models(with_transformers=True):
         config = transformers.LlamaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
                                           num_key_value_heads=1, intermediate_size=48,
                                           vocab_size=100, max_position_embeddings=32,
-                                          bos_token_id=0, eos_token_id=0)
+                                          bos_token_id=0, eos_token_id=0, pad_token_id=77)
         return transformers.LlamaForCausalLM(config)
 
     out.update(gpt2=gpt2, llama=llama)

@@ -109,6 +109,11 @@ def test_sharded_fills_and_models_equal_single_process(world, tmp_path, single_p
                 assert raw(results[key]) == raw(expected), key
         shape, placements = local_shapes[0]["model-tp_mlp-meta-0.weight"]
         assert placements.startswith("(_StridedShard(dim=0") and shape == (3, 6)
+    # padding rows zeroed in the shard that holds them (on 2 ranks, rank 1's)
+    for key, row in (("model-blocks-meta-0.weight", 31),
+                     ("model-llama-meta-model.embed_tokens.weight", 77)):
+        if key in results:
+            assert torch.all(results[key][row] == 0) and torch.all(results[key][row - 1] != 0)
     # a rank never generates a whole sharded parameter: every array fastki made for the
     # FSDP2 models (dimension 0 sharded) holds at most ceil(rows / world) of its rows
     for shapes_of_rank in local_shapes:
