@@ -190,7 +190,12 @@ def run_busy(args, results):
     repeat = max(args.repeat, 9)  # ratios of two medians: more runs, less noise
     out = results["checks"].setdefault("busy", {})
     settings = _api._native.thread_settings()
-    _progress(f"  busy: settings {settings}; thread scaling on the machine as it is ...")
+    waits = ", ".join(f"{v}={os.environ[v]}" for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+                      if v in os.environ) or "OpenMP's default wait policy"
+    print(f"busy: settings: schedule {settings['schedule']}, {settings['chunk_groups']} groups "
+          f"per chunk, streaming {settings['streaming']}, sharing "
+          f"{'on' if settings['share_threads'] else 'off'}, {waits}", flush=True)
+    _progress("  busy: thread scaling on the machine as it is ...")
     one, many = scaling(n, repeat, threads)
     print(_line("quiet", n, threads, one, many), flush=True)
     out["quiet"] = {"threads": threads, "one_s": one, "many_s": many, "speedup": one / many}

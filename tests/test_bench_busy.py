@@ -22,8 +22,9 @@ TOY = ["--size", "20000", "--repeat", "1", "--dask-bytes", "400000", "--dask-chu
 
 
 def bench(*argv, timeout=600):
+    env = {k: v for k, v in os.environ.items() if k not in _busy._SPLIT_VARS}  # the defaults
     return subprocess.run([sys.executable, "-m", "fastki", "bench", *argv], capture_output=True,
-                          text=True, timeout=timeout, cwd=HERE)
+                          text=True, timeout=timeout, cwd=HERE, env=env)
 
 
 def spinner_pids(stderr):
@@ -46,6 +47,7 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     r = bench("--busy", "--only-busy", "--splits", "--json", *TOY)
     assert r.returncode == 0, r.stderr
     out = r.stdout
+    assert "busy: settings: schedule dynamic, 256 groups per chunk, streaming auto, sharing on" in out
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, quiet: [\d.]+x", out)
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, one core kept busy "
                      r"\(process \d+\): [\d.]+x", out)
