@@ -14,6 +14,10 @@ import sys
 
 import pytest
 
+# process groups of several interpreters: the plain suite runs them, the wheel and
+# sanitizer suites skip them (tests/conftest.py)
+pytestmark = pytest.mark.integration
+
 torch = pytest.importorskip("torch")
 if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
     pytest.skip("torch.distributed with gloo is needed", allow_module_level=True)

@@ -181,6 +181,7 @@ def check_std(tensor, std, name):
     assert abs(values.std().item() - std) < 6 * std / math.sqrt(2 * n), (name, values.std())
 
 
+@pytest.mark.integration  # transformers models (tests/conftest.py)
 def test_gpt2_follows_its_own_init_weights_with_fastki_values():
     transformers = pytest.importorskip("transformers")
     config = gpt2_config(transformers)
@@ -203,6 +204,7 @@ def test_gpt2_follows_its_own_init_weights_with_fastki_values():
     assert len(names) == 4 + 12 * config.n_layer
 
 
+@pytest.mark.integration  # transformers models (tests/conftest.py)
 def test_llama_follows_its_own_init_weights_with_fastki_values():
     transformers = pytest.importorskip("transformers")
     config = llama_config(transformers)
@@ -222,6 +224,7 @@ def test_llama_follows_its_own_init_weights_with_fastki_values():
     assert torch.equal(rope.inv_freq, expected_inv_freq)  # its own init recomputes it
 
 
+@pytest.mark.integration  # transformers models (tests/conftest.py)
 def test_transformers_model_same_bytes_however_constructed_and_on_meta():
     """Construction under different torch seeds, with Transformers' own init or without
     it, or on the meta device and materialized by init_module(device=): the same bytes."""
@@ -246,6 +249,7 @@ def test_transformers_model_same_bytes_however_constructed_and_on_meta():
         assert torch.equal(buf, c.get_buffer(name)), name
 
 
+@pytest.mark.integration  # transformers models (tests/conftest.py)
 def test_transformers_flags_do_not_stop_a_second_init():
     """transformers marks what it has initialized; init_module runs its code again anyway
     (a model loaded and then re-initialized gets fastki's values, not the loaded ones)."""
@@ -260,6 +264,7 @@ def test_transformers_flags_do_not_stop_a_second_init():
     assert torch.all(model.transformer.h[0].ln_1.weight == 1)
 
 
+@pytest.mark.integration  # transformers models (tests/conftest.py)
 def test_user_rules_apply_inside_a_transformers_model_after_its_own_init():
     transformers = pytest.importorskip("transformers")
     calls = []
