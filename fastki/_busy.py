@@ -54,6 +54,7 @@ SPLITS = (
     ("default, OMP_WAIT_POLICY=passive", {"OMP_WAIT_POLICY": "passive"}),
     ("static, OMP_WAIT_POLICY=passive", {"FASTKI_SCHEDULE": "static", "OMP_WAIT_POLICY": "passive"}),
     ("default, GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
+    ("default, GOMP_SPINCOUNT=1000", {"GOMP_SPINCOUNT": "1000"}),
 )
 # The variables a setting may set: removed from every child's environment first, so that each
 # row runs with exactly what it names.
@@ -107,10 +108,21 @@ def add_arguments(parser):
     parser.add_argument("--splits", action="store_true",
                         help="with --busy: time every split setting quiet and busy "
                              "(docs/benchmarks.md, 'Threads on a busy machine')")
+    parser.add_argument("--thread-counts", type=_counts, default=None, metavar="N,N,...",
+                        help="with --busy: also time normal float32 --size elements with each "
+                             "of these thread counts, and check every SIMD path's bytes with "
+                             "the largest count against 1 thread (e.g. 1,2,4,8,16)")
     parser.add_argument("--dask-bytes", type=_positive, default=2 << 30,
                         help="bytes of the Dask array for --busy (2 GiB)")
     parser.add_argument("--dask-chunk-bytes", type=_positive, default=64 << 20,
                         help="bytes per Dask chunk for --busy (64 MiB)")
+
+
+def _counts(text):
+    counts = tuple(int(part) for part in text.split(","))
+    if not counts or min(counts) < 1:
+        raise ValueError(text)
+    return counts
 
 
 def _positive(text):
@@ -172,6 +184,40 @@ def scaling(n, repeat, threads):
     return one, many
 
 
+def thread_table(n, counts, repeat):
+    """ns per element of normal float32 with each thread count, then every SIMD path's bytes
+    with the largest count against its own 1-thread fill and against the first path's."""
+    import numpy as np
+
+    import fastki
+
+    out = np.empty(n, np.float32)
+    rows, first = [], None
+    for t in counts:
+        _progress(f"  threads: {t} ...")
+        with fastki.options(num_threads=t):
+            s = median_seconds(lambda: fastki.normal(n, seed=1, out=out), repeat)
+        first = s if first is None else first
+        rows.append({"threads": t, "ns_per_element": s * 1e9 / n, "speedup": first / s})
+        print(f"threads: normal float32 {n} elements, {t} threads: {s * 1e9 / n:.3f} ns/el, "
+              f"{first / s:.2f}x {counts[0]} thread(s)", flush=True)
+    most = max(counts)
+    paths = fastki.info()["simd_available"]
+    ref = np.empty(n, np.float32)
+    with fastki.options(simd=paths[0], num_threads=1):
+        fastki.normal(n, seed=1, out=ref)
+    equal = True
+    for simd in paths:
+        for t in sorted({1, most}):
+            _progress(f"  bits: {simd}, {t} threads ...")
+            with fastki.options(simd=simd, num_threads=t):
+                fastki.normal(n, seed=1, out=out)
+            equal = equal and out.tobytes() == ref.tobytes()
+    print(f"threads: bits equal across SIMD paths {', '.join(paths)} x threads 1 and {most} "
+          f"({n} elements): {'yes' if equal else 'NO'}", flush=True)
+    return {"rows": rows, "bits_equal": equal, "paths": paths}
+
+
 def _line(label, n, threads, one, many):
     return (f"busy: normal float32 {n} elements, {threads} threads vs 1, {label}: "
             f"{one / many:.2f}x (1 thread {one * 1e9 / n:.2f} ns/el, {threads} threads "
@@ -195,6 +241,8 @@ def run_busy(args, results):
     print(f"busy: settings: schedule {settings['schedule']}, {settings['chunk_groups']} groups "
           f"per chunk, streaming {settings['streaming']}, sharing "
           f"{'on' if settings['share_threads'] else 'off'}, {waits}", flush=True)
+    if args.thread_counts:
+        out["thread_counts"] = thread_table(n, args.thread_counts, repeat)
     _progress("  busy: thread scaling on the machine as it is ...")
     one, many = scaling(n, repeat, threads)
     print(_line("quiet", n, threads, one, many), flush=True)

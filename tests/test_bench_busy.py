@@ -44,10 +44,15 @@ def gone(pid):
 
 def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     pytest.importorskip("dask")
-    r = bench("--busy", "--only-busy", "--splits", "--json", *TOY)
+    r = bench("--busy", "--only-busy", "--splits", "--thread-counts", "1,2,3", "--json", *TOY)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "busy: settings: schedule dynamic, 256 groups per chunk, streaming auto, sharing on" in out
+    for t in (1, 2, 3):
+        assert re.search(rf"threads: normal float32 20000 elements, {t} threads: [\d.]+ ns/el, "
+                         rf"[\d.]+x 1 thread\(s\)", out)
+    assert re.search(r"threads: bits equal across SIMD paths .* x threads 1 and 3 \(20000 "
+                     r"elements\): yes", out)
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, quiet: [\d.]+x", out)
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, one core kept busy "
                      r"\(process \d+\): [\d.]+x", out)
@@ -60,7 +65,9 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     # the JSON follows the lines
     results = json.loads(out[out.index("\n{") + 1:])
     busy = results["checks"]["busy"]
-    assert set(busy) == {"quiet", "busy", "settings", "dask", "splits"}
+    assert set(busy) == {"quiet", "busy", "settings", "dask", "splits", "thread_counts"}
+    assert [row["threads"] for row in busy["thread_counts"]["rows"]] == [1, 2, 3]
+    assert busy["thread_counts"]["bits_equal"] is True
     assert busy["settings"] == fastki._native.thread_settings()
     assert [row["setting"] for row in busy["splits"]] == [label for label, _ in _busy.SPLITS]
     # each split row ran with the settings it names
@@ -149,3 +156,5 @@ def test_bad_sizes_are_usage_errors():
     assert r.returncode == 2 and "--dask-bytes" in r.stderr
     r = bench("--busy", "--dask-chunk-bytes", "lots")
     assert r.returncode == 2 and "--dask-chunk-bytes" in r.stderr
+    r = bench("--busy", "--thread-counts", "1,0")
+    assert r.returncode == 2 and "--thread-counts" in r.stderr
