@@ -1,0 +1,55 @@
+"""By-hand timing for docs/torch.md: a transformers model's own init against
+fastki.torch.init_module, re-initializing the same model (config only, nothing
+downloaded), median of 5, with 2 and 1 threads for both.
+
+    python tools/torch_init_timing.py
+
+Not a test: timings depend on the machine and its load.
+"""
+import time
+
+import torch
+import transformers
+from transformers.initialization import no_init_weights
+
+import fastki
+import fastki.torch as ft
+
+
+def clear_marks(model):
+    """transformers skips modules it has marked as initialized (as init_module does)."""
+    for sub in model.modules():
+        sub.__dict__.pop("_is_hf_initialized", None)
+
+
+def main():
+    models = (
+        ("GPT-2 small", transformers.GPT2LMHeadModel, transformers.GPT2Config()),
+        ("Llama 8x1024", transformers.LlamaForCausalLM, transformers.LlamaConfig(
+            num_hidden_layers=8, hidden_size=1024, intermediate_size=2816,
+            num_attention_heads=16, num_key_value_heads=4, vocab_size=32000)),
+    )
+    for name, cls, config in models:
+        with no_init_weights():
+            model = cls(config)
+        model.tie_weights()
+        n = sum(p.numel() for p in model.parameters())
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            theirs, ours = [], []
+            for _ in range(5):
+                clear_marks(model)
+                start = time.perf_counter()
+                model.initialize_weights()
+                theirs.append(time.perf_counter() - start)
+                with fastki.options(num_threads=threads):
+                    start = time.perf_counter()
+                    ft.init_module(model, 1)
+                    ours.append(time.perf_counter() - start)
+            t, f = sorted(theirs)[2], sorted(ours)[2]
+            print(f"{name} ({n / 1e6:.0f}M), {threads} threads: Transformers' own init "
+                  f"{t:.2f} s, init_module {f:.2f} s, {t / f:.1f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
