@@ -749,6 +749,7 @@ SPLIT_CHILD = SPLIT_MODEL + textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration  # interpreters of their own (tests/conftest.py)
 def test_init_module_model_split_across_processes(tmp_path):
     """Two processes each initialize one half with prefix=: together the same bytes as the
     whole model initialized in this one."""
