@@ -1009,21 +1009,19 @@ def _plan(module, prefix, rules, allow_meta=False):
                 check(param, qualname)  # a lazy module's: refused, whatever the rule
             own_params.append((name, param, qualname))
         root = hf_root.get(module_name)
-        if user is not None:
-            action = [_Step(q, mod, n, p, user) for n, p, q in own_params]
-            if root is not None:  # after the Hugging Face model's own init
-                deferred.setdefault(root, []).extend(action)
-            else:
-                steps.extend(action)
-            continue
-        for _, param, qualname in own_params:
-            check(param, qualname)
-        if root is not None:
-            if root == module_name:
-                if not callable(getattr(mod, "initialize_weights", None)):
-                    raise TypeError(f"init_module: {cls.__qualname__} ({module_name!r}) has "
-                                    f"no initialize_weights(): transformers 5 is needed")
-                steps.append(_Step(prefix + module_name, mod, own="hf"))
+        if user is None:
+            for _, param, qualname in own_params:
+                check(param, qualname)
+        else:  # user rules run after the Hugging Face model's own init, if inside one
+            deferred.setdefault(root, []).extend(
+                _Step(q, mod, n, p, user) for n, p, q in own_params)
+        if root is not None and root == module_name:
+            if not callable(getattr(mod, "initialize_weights", None)):
+                raise TypeError(f"init_module: {cls.__qualname__} ({module_name!r}) has "
+                                f"no initialize_weights(): transformers 5 is needed")
+            steps.append(_Step(prefix + module_name, mod, own="hf"))
+        if user is not None or root is not None:
+            if root is None or root == module_name:
                 steps.extend(deferred.pop(root, ()))
             continue
         builtin, why = _builtin_rule(cls)

@@ -275,7 +275,12 @@ def test_user_rules_apply_inside_a_transformers_model_after_its_own_init():
 
     with no_init(transformers):
         model = transformers.GPT2LMHeadModel(gpt2_config(transformers))
-    ft.init_module(model, SEED, rules={nn.LayerNorm: layer_norm})
+    def never(module, name, param, *, seed, stream, qualname):
+        raise AssertionError("GPT2LMHeadModel has no parameters of its own")
+
+    # a rule for the model's own class still runs its own init code for the rest
+    ft.init_module(model, SEED, rules={nn.LayerNorm: layer_norm,
+                                       transformers.GPT2LMHeadModel: never})
     assert len(calls) == 2 * (2 * 3 + 1)  # ln_1, ln_2 per block, ln_f; weight and bias
     assert torch.all(model.transformer.ln_f.weight == 0.5)
     assert torch.all(model.transformer.h[1].ln_2.bias == -0.5)
