@@ -202,6 +202,10 @@ def test_gpt2_follows_its_own_init_weights_with_fastki_values():
             check_std(param, std, name)
             assert raw(param) == raw(normal_like(tuple(param.shape), std, name)), name
     assert len(names) == 4 + 12 * config.n_layer
+    # Transformers' table of torch's originals, and torch.nn.init, are torch's again
+    from transformers.initialization import TORCH_INIT_FUNCTIONS
+    for name, fn in TORCH_INIT_FUNCTIONS.items():
+        assert fn is ft._TORCH_INIT[name] is getattr(torch.nn.init, name), name
 
 
 @pytest.mark.integration  # transformers models (tests/conftest.py)
