@@ -45,9 +45,9 @@ def _call(self, shape, dtype=None, layout=None):
     distributed by it, each shard made alone (docs/jax.md)."""
     if layout is None:
         return self._FASTKI.__call__(self, shape, dtype)
-    from . import jax as _fastki_jax  # JAX only when a layout asks for it
+    from .jax import _shards  # JAX only when a layout asks for it
 
-    return _fastki_jax._from_source(self._FASTKI._blocks(self, shape, dtype), layout, "layout")
+    return _shards._from_source(self._FASTKI._blocks(self, shape, dtype), layout, "layout")
 
 
 def _blocks(self, shape, dtype=None):

@@ -333,7 +333,7 @@ def test_good_blocks(block, expect):
     (dict(backend="gpu"), ValueError, "backend"),
     (dict(backend="Native"), ValueError, "backend"),
     (dict(backend=1), TypeError, "backend"),
-    (dict(simd="neon"), ValueError, "simd"),
+    (dict(simd="sve"), ValueError, "simd"),
     (dict(simd="AVX2"), ValueError, "simd"),
     (dict(simd=2), TypeError, "simd"),
     (dict(num_threads=0), ValueError, "num_threads"),

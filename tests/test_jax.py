@@ -384,7 +384,7 @@ def test_make_into_aligned_out_is_the_block_of_the_whole(shape_block, which, dty
     init = _SOURCES[which]()
     source = F._block_source(init, shape, dtype)
     bshape = tuple(s.stop - s.start for s in block)
-    out = fj._aligned_empty(bshape, np.dtype(dtype))
-    assert out.flags.c_contiguous and (out.size == 0 or out.ctypes.data % fj._ALIGN == 0)
+    out = fj._shards._aligned_empty(bshape, np.dtype(dtype))
+    assert out.flags.c_contiguous and (out.size == 0 or out.ctypes.data % fj._shards._ALIGN == 0)
     assert source.make(block=block, out=out) is out
     assert out.tobytes() == np.ascontiguousarray(init(shape, dtype)[block]).tobytes()

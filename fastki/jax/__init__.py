@@ -11,83 +11,14 @@ of an array, a callable fastki does not know) compute it once and hand out its s
 
 ``import fastki`` never imports this module, nor JAX.
 """
-import math
-
-import jax
 import numpy as np
 
 from .. import _api
 from .. import initializers as _fi
 
+from ._shards import _from_source
+
 __all__ = ["uniform", "normal", "truncated_normal", "initialize", "initializers"]
-
-
-def _concrete(sharding, name="sharding"):
-    """A sharding with devices: a ``keras.distribution.TensorLayout`` gives its backend
-    layout, and a NamedSharding over an abstract mesh (what Keras passes inside
-    ``jax.set_mesh``) is bound to the concrete mesh of that context."""
-    backend_layout = getattr(sharding, "backend_layout", None)
-    if backend_layout is not None and not isinstance(sharding, jax.sharding.Sharding):
-        sharding = backend_layout
-    if not isinstance(sharding, jax.sharding.Sharding):
-        raise TypeError(f"{name} must be a jax.sharding.Sharding or a "
-                        f"keras.distribution.TensorLayout, got {_api._show(sharding)}")
-    if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(
-            sharding.mesh, jax.sharding.AbstractMesh):
-        mesh = jax.sharding.get_mesh()
-        if mesh is None or getattr(mesh, "empty", True) or isinstance(
-                mesh, jax.sharding.AbstractMesh):
-            raise ValueError(f"{name} is a NamedSharding over an abstract mesh and no "
-                             "concrete mesh is set (jax.set_mesh)")
-        sharding = jax.sharding.NamedSharding(mesh, sharding.spec)
-    return sharding
-
-
-def _check_dtype(dtype):
-    """float64 needs JAX's 64-bit mode: refuse rather than let JAX round to float32."""
-    if np.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
-        raise TypeError(f"dtype={np.dtype(dtype).name} needs jax.config.update("
-                        "'jax_enable_x64', True); JAX would silently make float32")
-
-
-# JAX's CPU client takes a NumPy buffer aligned to this many bytes without copying it
-_ALIGN = 64
-
-
-def _aligned_empty(shape, dtype):
-    """An uninitialized C-contiguous array whose data starts on an _ALIGN-byte boundary."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
-    start = (-raw.ctypes.data) % _ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
-def _from_source(source, sharding, name="sharding"):
-    """The jax.Array of an initializers._BlockSource, whole or shard by shard.
-
-    Shard by shard: for each addressable device, its block is made alone into an aligned
-    buffer and put on the device (on CPU devices JAX adopts the buffer: no copy), so the
-    host holds the shards and nothing else.  A source that is not blockwise is made whole
-    once and sliced.
-    """
-    _check_dtype(source.dtype)
-    if sharding is None:
-        out = _aligned_empty(source.shape, source.dtype)
-        return jax.device_put(source.make(out=out) if source.blockwise else source.make())
-    sharding = _concrete(sharding, name)
-    whole = None if source.blockwise else source.make()
-    arrays = []
-    for device, index in sharding.addressable_devices_indices_map(source.shape).items():
-        bounds = _api._block_arg(tuple(index), source.shape)
-        block = tuple(slice(a, b) for a, b in bounds)
-        out = _aligned_empty(tuple(b - a for a, b in bounds), source.dtype)
-        if whole is None:
-            source.make(block=block, out=out)
-        else:
-            out[...] = whole[block]
-        arrays.append(jax.device_put(out, device))
-        del out
-    return jax.make_array_from_single_device_arrays(source.shape, sharding, arrays)
 
 
 def initialize(initializer, shape, dtype=None, sharding=None):

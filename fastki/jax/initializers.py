@@ -21,7 +21,7 @@ import jax
 
 from .. import _api
 from .. import initializers as _fi
-from . import _from_source
+from ._shards import _from_source
 
 __all__ = ["key_seed", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
            "variance_scaling", "glorot_uniform", "glorot_normal", "xavier_uniform",
