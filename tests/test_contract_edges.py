@@ -225,7 +225,11 @@ def mxcsr():
     with open(src, "w") as f:
         f.write("#include <xmmintrin.h>\nunsigned get_csr(void) { return _mm_getcsr(); }\n"
                 "void set_csr(unsigned v) { _mm_setcsr(v); }\n")
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", src, "-o", lib], check=True)
+    try:  # the wheel suite runs with CC=/bin/false: no build tools there
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", src, "-o", lib], check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no working C compiler to build the MXCSR helper ({cc}: {exc})")
     handle = ctypes.CDLL(lib)
     handle.get_csr.restype = ctypes.c_uint
     handle.set_csr.argtypes = [ctypes.c_uint]
