@@ -51,7 +51,7 @@ def _default_backend():
         if os.path.exists(os.path.join(here, "setup.py")):
             hint = (f" This fastki was imported from the source checkout {here}, whose "
                     "extension is not built; to use an installed fastki, run from another "
-                    "directory or with `python -P`.")
+                    "directory or with `python -I`.")
         warnings.warn(f"fastki: the compiled extension did not load ({_NATIVE_IMPORT_ERROR}); "
                       f"using the NumPy backend, which gives the same values more slowly.{hint}",
                       RuntimeWarning, stacklevel=3)
