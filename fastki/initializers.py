@@ -635,7 +635,11 @@ def _get_window(name, length, periodic):
     except ImportError:
         raise ImportError(f"STFT(window={name!r}) needs SciPy for named windows "
                           "(pip install scipy), or pass the window values as an array") from None
-    return np.asarray(signal.get_window(name, length, fftbins=periodic), dtype=np.float64)
+    try:
+        window = signal.get_window(name, length, fftbins=periodic)
+    except ValueError as exc:  # older SciPy does not name the window it refused
+        raise ValueError(f"STFT(window={name!r}): {exc}") from None
+    return np.asarray(window, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- random
