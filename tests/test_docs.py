@@ -28,6 +28,10 @@ import pytest
 import sybil  # a test dependency (pyproject.toml's test extra), not an optional one
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
+# Blocks run in fresh interpreters that import Keras, JAX and torch: framework integration
+# (tests/conftest.py), run by the plain suite only.
+pytestmark = pytest.mark.integration
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENTS = ([REPO / "README.md"] if (REPO / "README.md").exists() else []) + \
     sorted((REPO / "docs").glob("*.md"))

@@ -13,6 +13,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+# Models, own-init code and torch parity: framework integration (tests/conftest.py). Under
+# the sanitizer suite torch's C++ exceptions (inference tensors) end the process.
+pytestmark = pytest.mark.integration
 nn = torch.nn
 
 import fastki  # noqa: E402
