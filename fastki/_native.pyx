@@ -53,7 +53,6 @@ cdef extern from "fastki.h" nogil:
     uint64_t fastki_elements_per_group(int dtype)
 
 cdef extern from "fpenv.h" nogil:
-    int fastki_fpenv_is_default()
     long long fastki_fpenv_begin()
     void fastki_fpenv_end(long long token)
 
@@ -67,12 +66,6 @@ cdef enum:
     KEEP_GIL_ELEMENTS = 1 << 14
 
 SIMD_NAMES = tuple(fastki_simd_name(i).decode() for i in range(FASTKI_SIMD_COUNT))
-
-
-def fp_environment_is_default():
-    """Whether this thread's floating-point environment is IEEE's default (nearest-even,
-    no flush-to-zero, no denormals-are-zero): src_c/fpenv.h."""
-    return bool(fastki_fpenv_is_default())
 
 
 def fp_environment_begin():

@@ -8,7 +8,6 @@ for the test to compare with the single-process values.  Every rank also records
 local shards' shapes, so the test can see that the shards really were split.  The cases
 and models are defined here and imported by the test (cases(), models()).
 """
-import math
 import os
 import sys
 

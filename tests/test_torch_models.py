@@ -19,7 +19,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.integration
 nn = torch.nn
 
-import fastki  # noqa: E402
 import fastki.torch as ft  # noqa: E402
 from torch.nn.init import kaiming_uniform_ as torch_kaiming_uniform_  # noqa: E402
 

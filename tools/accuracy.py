@@ -398,7 +398,7 @@ def ppnd16(fast, seed):
 def reach():
     """The extreme values each distribution can produce (standard parameters), computed by
     the implementations from the extreme fields, with the true Phi^-1 / radius beside them."""
-    from fastki import _api, _params
+    from fastki import _params
 
     out = []
     # normal float32: the largest radius is at F = 2**24 - 1 (u = 2**-24); cos reaches 1.0
