@@ -104,7 +104,8 @@ echo "plain wheel: $(basename "$WHEEL")"
 case "$WHEEL" in *linux_aarch64.whl) ;; *) die "not an aarch64 wheel: $WHEEL" ;; esac
 (cd "$W" && rm -rf unpacked && mkdir unpacked && cd unpacked && "$PY" -m zipfile -e "$WHEEL" .)
 SO=$(ls "$W"/unpacked/fastki/_native*.so)
-file "$SO" | grep -q "ARM aarch64" || die "$SO is not an aarch64 object: $(file "$SO")"
+kind=$(file "$SO")  # captured: `file | grep -q` can die of SIGPIPE under pipefail
+grep -q "ARM aarch64" <<<"$kind" || die "$SO is not an aarch64 object: $(file "$SO")"
 echo "extension: $(basename "$SO"): $(file -b "$SO" | cut -d, -f1-2)"
 
 step "auditwheel repair: a manylinux aarch64 tag, libgomp vendored"

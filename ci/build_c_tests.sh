@@ -20,7 +20,8 @@ CC=${CC:-cc}
 PY=${PYTHON:-python3}
 src=${TEST_SOURCE:-tests/c/test_fills.c}
 mkdir -p "$out"
-if $CC --version 2>/dev/null | grep -qi clang; then family=clang; else family=gcc; fi
+cc_version=$($CC --version 2>/dev/null || true)  # captured: no SIGPIPE from grep -q under pipefail
+if grep -qi clang <<<"$cc_version"; then family=clang; else family=gcc; fi
 arch=${FASTKI_ARCH:-$($PY tools/buildflags.py arch "$($CC -dumpmachine | cut -d- -f1)")}
 flags() { $PY tools/buildflags.py "$@"; }
 read -r -a base <<< "$(flags base "$family" "$arch") $(flags openmp "$family")"

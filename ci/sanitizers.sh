@@ -48,7 +48,10 @@ CC="$CC ${san[*]}" FASTKI_EXTRA_CFLAGS="${san[*]}" FASTKI_EXTRA_LDFLAGS="${san[*
   python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$work/src"
 so=$(cd / && python -c 'import importlib.util as u, glob, os
 print(glob.glob(os.path.join(os.path.dirname(u.find_spec("fastki").origin), "_native*.so"))[0])')
-if ! ldd "$so" | grep -q libasan; then
+# ldd captured first: under pipefail, `ldd | grep -q` fails when grep exits before ldd has
+# written its last line (SIGPIPE), which made a sanitized build look unsanitized.
+linked=$(ldd "$so")
+if ! grep -q libasan <<<"$linked"; then
   echo "sanitizers.sh: $so is not linked against libasan: the sanitizer flags did not apply" >&2
   exit 1
 fi

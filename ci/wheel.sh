@@ -110,7 +110,7 @@ case "$TAG" in
     *manylinux*) ;;
     *) die "auditwheel gave $TAG, not a manylinux tag" ;;
 esac
-tr '\n' ' ' < "$WORK/show.txt" | grep -q 'consistent with the following platform tag: "manylinux' \
+tr '\n' ' ' < "$WORK/show.txt" | grep -c 'consistent with the following platform tag: "manylinux' >/dev/null \
     || die "auditwheel show does not report a manylinux tag"
 python -m zipfile -l "$REPAIRED" | grep -E 'fastki\.libs/libgomp' || die "libgomp is not vendored"
 
