@@ -45,16 +45,24 @@ python -m pip install --quiet -r "$work/requirements.txt"
 # CC carries the sanitizer flags too: setup.py's OpenMP probe links a test program with CC and
 # without FASTKI_EXTRA_LDFLAGS, so without them the probe fails and OpenMP is silently left out.
 CC="$CC ${san[*]}" FASTKI_EXTRA_CFLAGS="${san[*]}" FASTKI_EXTRA_LDFLAGS="${san[*]}" \
-  python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$work/src"
+  python -m pip install -v --no-cache-dir --force-reinstall --no-deps "$work/src" \
+  > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; echo "sanitizers.sh: build failed" >&2; exit 1; }
+grep "fastki build:" "$work/build.log" || true
 so=$(cd / && python -c 'import importlib.util as u, glob, os
 print(glob.glob(os.path.join(os.path.dirname(u.find_spec("fastki").origin), "_native*.so"))[0])')
-# ldd captured first: under pipefail, `ldd | grep -q` fails when grep exits before ldd has
-# written its last line (SIGPIPE), which made a sanitized build look unsanitized.
-linked=$(ldd "$so")
-if ! grep -q libasan <<<"$linked"; then
-  echo "sanitizers.sh: $so is not linked against libasan: the sanitizer flags did not apply" >&2
+# The proof that the flags applied is in the object itself: instrumented code calls into the
+# ASan and UBSan runtimes (libasan is preloaded below, so how the .so was linked matters less).
+# Outputs are captured before grep: under pipefail, `cmd | grep -q` fails whenever grep exits
+# before cmd has written its last line (SIGPIPE).
+symbols=$(nm -D "$so" 2>&1 || true)
+linked=$(ldd "$so" 2>&1 || true)
+if ! grep -q "__asan_report" <<<"$symbols" || ! grep -q "__ubsan_handle" <<<"$symbols"; then
+  echo "sanitizers.sh: $so has no ASan/UBSan instrumentation: the sanitizer flags did not apply" >&2
+  echo "$linked" >&2
+  grep -E -- "-fsanitize|error" "$work/build.log" | tail -20 >&2 || true
   exit 1
 fi
+grep -q libasan <<<"$linked" || echo "sanitizers.sh: note: $so is instrumented but ldd lists no libasan (preloaded below)"
 echo "sanitized extension: $so"
 (cd / && LD_PRELOAD=$libasan python -c 'import fastki; i = fastki.info(); print(i)
 assert i["native_loaded"] and i["openmp"], "sanitized build without its native backend or OpenMP"')
