@@ -186,7 +186,9 @@ def run(args):
     print(f"SIMD: normal float32 {best} vs scalar, 1 thread: {scalar / one:.2f}x", flush=True)
     results["checks"]["simd_vs_scalar"] = {"simd": best, "speedup": scalar / one}
 
-    _progress("  per-call overhead ...")
+    front = "compiled" if not fastki._api.__file__.endswith(".py") else "Python source"
+    _progress(f"  per-call overhead (front door fastki/_api.py: {front}) ...")
+    results["checks"]["front_door"] = front
     gen = np.random.default_rng(0)
     for size in (1, 1000):
         reps = 20000 if size == 1 else 5000

@@ -1,6 +1,7 @@
 """The common call (fastki/_api.py, "the fills"; fastki/_native.pyx, "the common call").
 
-fastki.uniform/normal/truncated_normal are Python functions of fastki._api. A common call
+fastki.uniform/normal/truncated_normal are the functions of fastki._api: Python in a source
+tree, the same source compiled by Cython in an installed build (setup.py, "the front door"). A common call
 is served by the compiled helper _native.fill_accepted when the validator has already
 accepted its distribution arguments; every other call goes through _api._generate. These
 tests check that the two routes give the same bytes and errors, that the common route is
@@ -59,18 +60,39 @@ def _clear_accepted():
         fastki.uniform(0, float(i), float(i) + 1.0, seed=0)
 
 
-def test_the_public_functions_live_in_the_python_layer():
-    """The compiled module holds kernels only: the public fills are _api's Python functions,
+def test_the_public_functions_live_in_the_front_door():
+    """The compiled kernel module holds kernels only: the public fills are _api's functions,
     and _native has no entry point of its own nor any reference to _api."""
-    import types
-
     from fastki import _native
     for name in DISTS:
         fn = getattr(fastki, name)
-        assert isinstance(fn, types.FunctionType) and fn.__module__ == "fastki._api"
+        assert fn.__module__ == "fastki._api" and fn is getattr(_api, name)
         assert not hasattr(_native, name)
     assert not hasattr(_native, "bind_api")
     assert "fastki._api" not in vars(_native).values()
+
+
+def test_installed_front_door_is_compiled_and_keeps_its_signatures():
+    """An installed build runs fastki/_api.py compiled (setup.py, "the front door"); a source
+    tree runs the .py itself. Either way the public signatures are the documented ones, with
+    keyword-only seed, stream, dtype, out and block."""
+    import inspect
+    import os
+    import types
+
+    compiled = not _api.__file__.endswith(".py")
+    if os.environ.get("FASTKI_REQUIRE_INSTALLED", "") == "1":
+        assert compiled, f"an installed fastki runs its front door from {_api.__file__}"
+    for name in DISTS:
+        fn = getattr(fastki, name)
+        assert isinstance(fn, types.FunctionType) is not compiled
+        params = inspect.signature(fn).parameters
+        keyword_only = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY]
+        assert keyword_only[-5:] == ["seed", "stream", "dtype", "out", "block"]
+        assert params["seed"].default is None and params["dtype"].default == "float32"
+        with pytest.raises(TypeError):
+            fn(3, 0.0, 1.0, 7)  # seed is keyword-only, compiled or not
+        assert fn.__doc__ and "docs/algorithm.md" in fn.__doc__
 
 
 @pytest.mark.parametrize("dist", DISTS)
