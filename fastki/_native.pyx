@@ -519,6 +519,7 @@ cdef extern from "fastki.h" nogil:
         int shared
         int64_t fills
         int64_t others
+        int64_t recent
         int schedule
         uint64_t pieces
     const fastki_thread_config *fastki_thread_settings()
@@ -526,6 +527,7 @@ cdef extern from "fastki.h" nogil:
     void fastki_last_fill(fastki_fill_report *out)
     void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
     void fastki_debug_occupy(int64_t fills, int64_t extra)
+    void fastki_debug_forget_recent()
 
 SCHEDULES = ("static", "dynamic", "guided")
 _THREAD_ENV = (("FASTKI_SCHEDULE", "static, dynamic, guided"),
@@ -551,7 +553,8 @@ def last_fill():
     cdef fastki_fill_report r
     fastki_last_fill(&r)
     return {"threads": r.threads, "want": r.want, "budget": r.budget, "shared": bool(r.shared),
-            "fills": r.fills, "others": r.others, "schedule": SCHEDULES[r.schedule],
+            "fills": r.fills, "others": r.others, "recent": r.recent,
+            "schedule": SCHEDULES[r.schedule],
             "pieces": r.pieces}
 
 
@@ -565,6 +568,11 @@ def threads_in_flight():
 def _debug_occupy(int64_t fills, int64_t extra):
     """Tests only: count pretend fills holding extra threads in; negative values take them out."""
     fastki_debug_occupy(fills, extra)
+
+
+def _debug_forget_recent():
+    """Tests only: forget every recent caller (src_c/dispatch.c, "Recent callers")."""
+    fastki_debug_forget_recent()
 
 
 def _check_thread_env():

@@ -390,17 +390,60 @@ static volatile uint64_t in_flight = 0;
 static FASTKI_TLS fastki_fill_report last_report;
 
 #ifdef _OPENMP
+/* Recent callers: threads whose last multi-threaded fill ended less than RECENT_WINDOW_US ago
+ * and that are not filling now. A thread of a pool that alternates fills with other work
+ * (Dask's threaded scheduler copies each chunk into place between fills) holds a core between
+ * its fills; a fill that started then and took every thread would wait at its closing barrier
+ * for a thread preempted by that work. So the sharing rule counts recent callers like the extra
+ * threads of fills in flight (docs/dask.md, "Threads"). Each calling thread owns one slot,
+ * given out in turn; with more than RECENT_SLOTS callers two threads may share one, which only
+ * makes the count lower. A slot holds the time its thread's last such fill ended, in
+ * microseconds plus one (0: never, or filling now). Only thread counts depend on it. */
+#define RECENT_SLOTS 64
+#define RECENT_WINDOW_US 50000
+static volatile uint64_t recent_end_us[RECENT_SLOTS];
+static volatile uint64_t recent_slots_given = 0;
+static FASTKI_TLS int recent_slot = -1;
+
+static uint64_t now_us(void) { return (uint64_t)(omp_get_wtime() * 1e6) + 1; }
+
+static void store_u64(volatile uint64_t *p, uint64_t v)
+{
+    uint64_t old = load_u64(p);
+    while (!cas_u64(p, &old, v)) {
+    }
+}
+
+static int my_recent_slot(void)
+{
+    if (recent_slot < 0) recent_slot = (int)((add_u64(&recent_slots_given, 1) - 1) % RECENT_SLOTS);
+    return recent_slot;
+}
+
+static int64_t count_recent_callers(int mine, uint64_t now)
+{
+    int64_t n = 0;
+    for (int s = 0; s < RECENT_SLOTS; s++) {
+        uint64_t end = load_u64(&recent_end_us[s]);
+        if (s != mine && end && (end > now || now - end < RECENT_WINDOW_US)) n++;
+    }
+    return n;
+}
+
 static int claim_threads(int want, int shared, fastki_fill_report *rep)
 {
-    int budget = fastki_max_threads(), take;
+    int budget = fastki_max_threads(), take, mine = my_recent_slot();
+    store_u64(&recent_end_us[mine], 0); /* filling now: counted among the fills in flight */
+    int64_t recent = shared ? count_recent_callers(mine, now_us()) : 0;
     uint64_t old = load_u64(&in_flight), next;
     do {
         int64_t fills = (int64_t)(old >> 32) + 1, others = (int64_t)(old & 0xFFFFFFFFu);
-        take = shared ? fastki_share_threads(want, budget, fills, others) : want;
+        take = shared ? fastki_share_threads(want, budget, fills, others + recent) : want;
         rep->fills = fills;
         rep->others = others;
         next = old + FLIGHT_ONE + (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX);
     } while (!cas_u64(&in_flight, &old, next));
+    rep->recent = recent;
     rep->budget = budget;
     rep->shared = shared;
     return take;
@@ -409,9 +452,17 @@ static int claim_threads(int want, int shared, fastki_fill_report *rep)
 static void release_threads(int take)
 {
     add_u64(&in_flight, (uint64_t)0 - FLIGHT_ONE - (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX));
+    store_u64(&recent_end_us[my_recent_slot()], now_us());
 }
 
 #endif
+
+void fastki_debug_forget_recent(void)
+{
+#ifdef _OPENMP
+    for (int s = 0; s < RECENT_SLOTS; s++) store_u64(&recent_end_us[s], 0);
+#endif
+}
 
 void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
 {

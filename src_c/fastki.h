@@ -104,7 +104,9 @@ const fastki_thread_config *fastki_thread_settings(void);
  * multi-threaded fills in flight in the process (this one included), whose others hold
  * `others` threads beyond their calling threads, and a budget of omp_get_max_threads(), a fill
  * that would use `want` threads uses max(1, min(want, budget / fills, budget - fills - others + 1)).
- * Alone, a fill keeps all `want` threads. */
+ * fastki_fill passes as `others` those extra threads plus the recent callers: other threads
+ * whose last multi-threaded fill ended less than 50 ms ago (src_c/dispatch.c, "Recent
+ * callers"). Alone, a fill keeps all `want` threads. */
 int fastki_share_threads(int want, int budget, int64_t fills, int64_t others);
 
 /* What the calling thread's last fastki_fill of at least one element did (for tests). */
@@ -115,6 +117,7 @@ typedef struct {
     int shared;      /* 1: the sharing rule applied */
     int64_t fills;   /* multi-threaded fills in flight when it claimed, itself included */
     int64_t others;  /* extra threads the other fills held then */
+    int64_t recent;  /* recent callers then: other threads between two of their fills */
     int schedule;    /* FASTKI_SCHEDULE_* */
     uint64_t pieces; /* pieces the range was cut into */
 } fastki_fill_report;
@@ -123,6 +126,8 @@ void fastki_last_fill(fastki_fill_report *out);
 void fastki_threads_in_flight(int64_t *fills, int64_t *extra);
 /* Tests only: count `fills` pretend fills holding `extra` threads in (negative: out again). */
 void fastki_debug_occupy(int64_t fills, int64_t extra);
+/* Tests only: forget every recent caller (src_c/dispatch.c, "Recent callers"). */
+void fastki_debug_forget_recent(void);
 
 /* Elements per group: a fill is cut only at multiples of this (docs/algorithm.md). */
 uint64_t fastki_elements_per_group(fastki_dtype dtype);

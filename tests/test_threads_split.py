@@ -145,9 +145,9 @@ def test_every_split_setting_gives_the_same_bytes(env, reference):
 # --------------------------------------------------------------------------- sharing rule
 
 
-def rule(want, budget, fills, others):
-    """docs/dask.md, "Threads": max(1, min(want, budget // fills, budget - fills - others + 1))."""
-    return max(1, min(want, budget // fills, budget - fills - others + 1))
+def rule(want, budget, fills, others, recent=0):
+    """docs/dask.md, "Threads": max(1, min(want, B // n, B - n - E - R + 1))."""
+    return max(1, min(want, budget // fills, budget - fills - others - recent + 1))
 
 
 @pytest.mark.parametrize("want,budget,fills,others,expected", [
@@ -244,6 +244,55 @@ def test_sharing_can_be_switched_off():
     assert got["after"] == [0, 0]
 
 
+RECENT_CHILD = textwrap.dedent("""
+    import json, sys, threading, time
+    import fastki
+    from fastki import _native
+    SIZE = 1 << 22
+    reports = {}
+
+    def fill_in_another_thread():
+        t = threading.Thread(target=lambda: fastki.normal(SIZE, seed=2))
+        t.start()
+        t.join()
+
+    fastki.normal(SIZE, seed=1)
+    reports["alone"] = _native.last_fill()
+    fill_in_another_thread()
+    fastki.normal(SIZE, seed=1)  # within 50 ms of the other thread's fill
+    reports["after_other"] = _native.last_fill()
+    fill_in_another_thread()
+    _native._debug_forget_recent()
+    fastki.normal(SIZE, seed=1)
+    reports["forgotten"] = _native.last_fill()
+    fill_in_another_thread()
+    time.sleep(0.25)
+    fastki.normal(SIZE, seed=1)
+    reports["after_window"] = _native.last_fill()
+    fill_in_another_thread()
+    with fastki.options(num_threads=2):
+        fastki.normal(SIZE, seed=1)
+    reports["explicit"] = _native.last_fill()
+    json.dump(reports, sys.stdout)
+""")
+
+
+@pytest.mark.parametrize("budget", [2, 16])
+def test_recent_callers_count_as_busy_cores(budget):
+    """src_c/dispatch.c, "Recent callers": another thread whose fill ended less than 50 ms ago
+    holds a core (Dask copies each chunk into place between fills); later, or forgotten, it
+    does not; options(num_threads=) is not shared at all."""
+    got = json.loads(run_child(RECENT_CHILD, {"OMP_NUM_THREADS": str(budget)}).stdout)
+    want = min(budget, (1 << 22) * 2 // 8192)
+    assert got["alone"]["recent"] == 0 and got["alone"]["threads"] == want
+    after = got["after_other"]
+    assert after["recent"] == 1 and after["fills"] == 1 and after["others"] == 0
+    assert after["threads"] == rule(want, budget, 1, 0, 1) == budget - 1
+    for key in ("forgotten", "after_window"):
+        assert got[key]["recent"] == 0 and got[key]["threads"] == want, (key, got[key])
+    assert got["explicit"]["shared"] is False and got["explicit"]["threads"] == 2
+
+
 EIGHT_CHILD = textwrap.dedent("""
     import hashlib, json, sys, threading
     from concurrent.futures import ThreadPoolExecutor
@@ -287,7 +336,9 @@ def test_eight_python_threads_share_the_budget(budget, eight_reference):
         # the last slice of each fill: a default fill under the sharing rule
         assert rep["shared"] is True and rep["budget"] == budget
         assert 1 <= rep["fills"] <= 8 and 0 <= rep["others"] <= budget - 1
-        assert rep["threads"] == rule(rep["want"], budget, rep["fills"], rep["others"]), rep
+        assert 0 <= rep["recent"] <= 8 - rep["fills"]  # the 8 threads, less those filling
+        assert rep["threads"] == rule(rep["want"], budget, rep["fills"], rep["others"],
+                                      rep["recent"]), rep
     assert got["after"] == [0, 0]
 
 
@@ -306,7 +357,7 @@ DASK_CHILD = textwrap.dedent("""
         same = fastki.normal(SIZE, seed=i).tobytes() == ref[i]
         r = _native.last_fill()
         return np.array([[i, same, r["threads"], r["want"], r["budget"], r["fills"],
-                          r["others"], r["shared"]]], dtype=np.int64)
+                          r["others"], r["shared"], r["recent"]]], dtype=np.int64)
 
     x = da.zeros((8, 8), chunks=(1, 8), dtype=np.int64)
     rows = x.map_blocks(fill, dtype=np.int64).compute(scheduler="threads", num_workers=4)
@@ -318,11 +369,12 @@ def test_fills_in_dask_threaded_tasks_follow_the_rule():
     pytest.importorskip("dask")
     got = json.loads(run_child(DASK_CHILD, {"OMP_NUM_THREADS": "4"}).stdout)
     assert sorted(row[0] for row in got["rows"]) == list(range(8))
-    for i, same, threads, want, budget, fills, others, shared in got["rows"]:
+    for i, same, threads, want, budget, fills, others, shared, recent in got["rows"]:
         assert same == 1, i
         assert shared == 1 and budget == 4 and want == 4
         assert 1 <= fills <= 4 and 0 <= others <= 3  # 4 Dask workers; others stay below B
-        assert threads == rule(want, budget, fills, others), (fills, others, threads)
+        assert 0 <= recent <= 4 - fills  # the other workers between two of their fills
+        assert threads == rule(want, budget, fills, others, recent), (fills, others, recent)
     assert got["after"] == [0, 0]
 
 
