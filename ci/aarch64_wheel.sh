@@ -54,7 +54,8 @@ if [ ! -x "$R/usr/bin/python3.11" ]; then
      -o Dir::Cache="$W/apt/cache" -o Dir::State::status=/dev/null -o Debug::NoLocking=1)
   apt-get "${A[@]}" update -qq
   apt-get "${A[@]}" install -y -qq --download-only --no-install-recommends \
-      python3.11 libpython3.11-dev libgomp1 libstdc++6 > "$W/apt.log"
+      python3.11 libpython3.11-dev libgomp1 libstdc++6 python3-pip-whl python3-setuptools-whl \
+      > "$W/apt.log"  # the *-whl packages: pip's wheel for the next step
   rm -rf "$R" && mkdir -p "$R"
   for deb in "$W"/apt/cache/archives/*.deb; do dpkg-deb -x "$deb" "$R"; done
 fi
