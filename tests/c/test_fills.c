@@ -30,20 +30,7 @@
 
 #define GUARD 64 /* bytes on each side */
 
-static long failures = 0, checks = 0;
-
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            if (failures < 20) {                                                              \
-                fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                          \
-                fprintf(stderr, __VA_ARGS__);                                                 \
-                fputc('\n', stderr);                                                          \
-            }                                                                                 \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 static const char *dist_names[] = {"uniform", "normal", "truncated_normal"};
 

@@ -15,18 +15,7 @@
 
 #include "fastki.h"
 
-static int failures = 0, checks = 0;
-
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                     \
-            fputc('\n', stderr);                                                              \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 static fastki_request normal_request(int dtype, int threads)
 {
@@ -114,6 +103,6 @@ int main(void)
            fastki_max_threads());
     nested_default_fill_stays_on_its_thread();
     fills_at_the_end_of_the_index_range();
-    printf("%d checks, %d failures\n", checks, failures);
+    printf("%ld checks, %ld failures\n", checks, failures);
     return failures ? 1 : 0;
 }
