@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _api
 from .. import initializers as _fi
+from .._validate import _dtype_arg, _shape_arg
 
 from ._shards import _from_source
 
@@ -41,8 +42,8 @@ def initialize(initializer, shape, dtype=None, sharding=None):
 def _fill_source(fn, shape, dtype, kwargs):
     """A _BlockSource for one of fastki's functional fills (validated by a call on the
     empty block, which makes no values)."""
-    shape = _api._shape_arg(shape)
-    dt = _api._dtype_arg(dtype)[0]
+    shape = _shape_arg(shape)
+    dt = _dtype_arg(dtype)[0]
 
     def make(block=None, out=None):
         return fn(shape, **kwargs, dtype=dt.name, block=block, out=out)

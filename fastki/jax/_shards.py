@@ -7,7 +7,7 @@ import math
 import jax
 import numpy as np
 
-from .. import _api
+from .._validate import _block_arg, _show
 
 
 def _concrete(sharding, name="sharding"):
@@ -19,7 +19,7 @@ def _concrete(sharding, name="sharding"):
         sharding = backend_layout
     if not isinstance(sharding, jax.sharding.Sharding):
         raise TypeError(f"{name} must be a jax.sharding.Sharding or a "
-                        f"keras.distribution.TensorLayout, got {_api._show(sharding)}")
+                        f"keras.distribution.TensorLayout, got {_show(sharding)}")
     if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(
             sharding.mesh, jax.sharding.AbstractMesh):
         mesh = jax.sharding.get_mesh()
@@ -56,7 +56,8 @@ def _from_source(source, sharding, name="sharding"):
     Shard by shard: for each addressable device, its block is made alone into an aligned
     buffer and put on the device (on CPU devices JAX adopts the buffer: no copy), so the
     host holds the shards and nothing else.  A source that is not blockwise is made whole
-    once and sliced.
+    once and sliced.  A block held by several devices (a replicated dimension) is made
+    once and copied.
     """
     _check_dtype(source.dtype)
     if sharding is None:
@@ -65,14 +66,18 @@ def _from_source(source, sharding, name="sharding"):
     sharding = _concrete(sharding, name)
     whole = None if source.blockwise else source.make()
     arrays = []
+    made = {}  # a replicated block is made once; each further device gets its own copy
     for device, index in sharding.addressable_devices_indices_map(source.shape).items():
-        bounds = _api._block_arg(tuple(index), source.shape)
-        block = tuple(slice(a, b) for a, b in bounds)
+        bounds = _block_arg(tuple(index), source.shape)
         out = _aligned_empty(tuple(b - a for a, b in bounds), source.dtype)
-        if whole is None:
-            source.make(block=block, out=out)
+        if bounds in made:
+            out[...] = made[bounds]
+        elif whole is None:
+            source.make(block=tuple(slice(a, b) for a, b in bounds), out=out)
         else:
-            out[...] = whole[block]
+            out[...] = whole[tuple(slice(a, b) for a, b in bounds)]
+        made.setdefault(bounds, out)
         arrays.append(jax.device_put(out, device))
         del out
+    del made
     return jax.make_array_from_single_device_arrays(source.shape, sharding, arrays)

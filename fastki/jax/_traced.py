@@ -1,0 +1,124 @@
+"""fastki's values inside a traced computation (jax.jit, jax.eval_shape, jax.vmap, nnx.jit):
+one custom call to the C kernel (fastki/jax/_ffi.py), partitioned block by block.
+
+``traced_array(description, make, shape, dtype, words)`` is the jax.Array of shape and
+dtype whose values are ``make(seed, block, out)`` with seed the key's two words
+``words`` (a traced uint32[2]).  It is
+
+- a ``custom_partitioning`` op: when the partitioner shards the result (jit's
+  ``out_shardings``, ``with_sharding_constraint``, Flax's partitioned variables), every
+  device runs the custom call for its own block, whose position it looks up by its
+  partition id in a table made from the sharding; each element is a function of its global index
+  alone (docs/algorithm.md, section 2), so the shards are the unsharded bytes;
+- a ``custom_vmap`` op: over a batch of keys it makes one array per key, in turn.
+
+The eager path (fastki/jax/_shards.py) and this one call the same ``make`` of the same
+block source, so a traced result has the bytes of the eager one.
+"""
+import functools
+import math
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental.custom_partitioning import SdyShardingRule, custom_partitioning
+from jax.sharding import NamedSharding, PartitionSpec
+
+from . import _ffi
+
+# the dtypes the custom call writes (fastki's float dtypes, and integer Constants)
+_DTYPES = ("float32", "float64", "float16", "bfloat16", "int32", "int64", "uint32",
+           "uint64")
+
+
+# the one axis of the mesh handed back to the partitioner: the devices in the order of the
+# computation's device assignment, so that the axis index is the partition id
+_PARTITION_AXIS = "fastki_partition"
+
+
+def _block_table(sharding, shape, devices):
+    """(block shape, uint32[len(devices), rank]: each device's block index), or None when
+    ``sharding`` does not tile ``shape`` evenly.  Any Sharding (a NamedSharding, or the
+    GSPMDSharding the partitioner gives where no mesh is in context) says through
+    ``devices_indices_map`` which slice each device holds."""
+    try:
+        block = sharding.shard_shape(shape)
+        slices = sharding.devices_indices_map(shape)
+    except ValueError:
+        return None
+    table = np.zeros((len(devices), len(shape)), np.uint32)
+    for row, device in enumerate(devices):
+        for dim, (part, length) in enumerate(zip(slices[device], block)):
+            table[row, dim] = (part.start or 0) // length if length else 0
+    return block, table
+
+
+def _fill_call(number, shape, dtype, words, index):
+    return jax.ffi.ffi_call(_ffi.TARGET, jax.ShapeDtypeStruct(shape, dtype),
+                            vmap_method="sequential")(words, index, recipe=np.int64(number))
+
+
+@functools.lru_cache(maxsize=None)
+def _op(number, shape, dtype):
+    """The partitioned, batchable op making recipe ``number`` from the key's words."""
+    rank = len(shape)
+
+    @custom_partitioning
+    def fill(words):
+        return _fill_call(number, shape, dtype, words, jnp.zeros((rank,), jnp.uint32))
+
+    def replicated(mesh, arg_shapes, result_shape):
+        return NamedSharding(mesh, PartitionSpec())
+
+    def partition(mesh, arg_shapes, result_shape):
+        out = result_shape.sharding
+        # without a mesh in context the partitioner gives a GSPMDSharding over the device
+        # assignment (custom_partitioning's lowering, jax 0.10.2)
+        devices = (tuple(mesh.devices.flat) if not mesh.empty
+                   else tuple(out._device_assignment))
+        line = jax.sharding.Mesh(np.array(devices), (_PARTITION_AXIS,))
+        tiling = _block_table(out, shape, devices)
+        if tiling is None:  # an uneven tiling: the whole on every device, sliced by XLA
+            out = NamedSharding(line, PartitionSpec())
+            tiling = _block_table(out, shape, devices)
+        block, table = tiling
+
+        def lower(words):
+            index = jnp.asarray(table)[lax.axis_index(_PARTITION_AXIS)]
+            return _fill_call(number, block, dtype, words, index)
+
+        return line, lower, out, (NamedSharding(line, PartitionSpec()),)
+
+    # the key's words are one factor, each dimension of the result its own: the result
+    # may be sharded along any dimension whatever the key's sharding
+    dims = tuple(f"d{i}" for i in range(rank))
+    fill.def_partition(infer_sharding_from_operands=replicated, partition=partition,
+                       sharding_rule=SdyShardingRule((("w",),), (dims,)))
+
+    @jax.custom_batching.custom_vmap
+    def op(words):
+        return fill(words)
+
+    @op.def_vmap
+    def op_batched(axis_size, in_batched, words):
+        if not in_batched[0]:
+            return fill(words), False
+        return lax.map(fill, words), True
+
+    return op
+
+
+def traced_array(description, make, shape, dtype, words):
+    """The jax.Array of ``make`` (fastki/jax/_ffi.py's recipe) for the traced key words
+    ``words`` (uint32[2]); ``description`` (hashable) names the recipe."""
+    dtype = np.dtype(dtype)
+    if dtype.name not in _DTYPES:
+        raise TypeError(f"dtype={dtype.name} cannot be made under tracing (the custom call "
+                        f"writes {', '.join(_DTYPES)})")
+    _ffi.register()
+    number = _ffi.recipe_number(description, make)
+    if math.prod(shape) == 0:
+        return jnp.zeros(shape, dtype)
+    return _op(number, tuple(shape), dtype)(words)
