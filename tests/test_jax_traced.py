@@ -319,3 +319,31 @@ def test_sharded_under_jit_each_device_makes_its_own_block(tmp_path):
         assert eager_same and jit_same, types
         assert (eager_spec, jit_spec) == ("P(None, 'b')", "P('a', 'b')")
         assert shard == [8, 8]
+
+
+def test_scalars_and_empty_shapes_under_jit():
+    init = fji.normal(2.0)
+    key = jax.random.key(9)
+    for shape in [(), (5,), (0, 3), (4, 0)]:
+        traced = jax.jit(lambda k, s=shape: init(k, s))(key)
+        assert traced.shape == shape and _bytes(traced) == _bytes(init(key, shape))
+
+
+def test_partition_spec_out_sharding_needs_a_mesh():
+    with pytest.raises(ValueError, match="out_sharding is a PartitionSpec and no mesh is set"):
+        fji.normal()(jax.random.key(0), (4,), out_sharding=jax.sharding.PartitionSpec())
+    mesh = jax.make_mesh((1,), ("x",))
+    with jax.set_mesh(mesh):
+        x = fji.normal()(jax.random.key(0), (4,), out_sharding=jax.sharding.PartitionSpec("x"))
+        assert x.sharding.spec == jax.sharding.PartitionSpec("x")
+    assert _bytes(x) == _bytes(fji.normal()(jax.random.key(0), (4,)))
+
+
+def test_bench_jit_line_reports_both_sides():
+    # the structure of `python -m fastki bench`'s jit line (no speed asserted here)
+    from fastki.jax import _bench
+
+    result = _bench.jit_seconds((8, 8), repeat=1)
+    assert set(result) == {"fastki_s", "jax_s", "speedup"}
+    assert result["fastki_s"] > 0 and result["jax_s"] > 0
+    assert result["speedup"] == result["jax_s"] / result["fastki_s"]

@@ -17,6 +17,7 @@ that index then points at nothing and the process crashes).
 """
 import ctypes
 import threading
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
@@ -122,8 +123,8 @@ class _CallFrame(ctypes.Structure):
 # recipe number -> make(seed, block, out): fills out with the block of the recipe's values.
 # Recipes are interned by their description, so that tracing the same initializer again
 # reuses its number; the table only grows with distinct (initializer, shape, dtype).
-_RECIPES = []
-_NUMBERS = {}
+_RECIPES: list[Callable[[int, tuple[slice, ...], np.ndarray], None]] = []
+_NUMBERS: dict[Hashable, int] = {}
 _LOCK = threading.Lock()
 
 

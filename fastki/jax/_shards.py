@@ -12,11 +12,17 @@ from .._validate import _block_arg, _show
 
 def _concrete(sharding, name="sharding"):
     """A sharding with devices: a ``keras.distribution.TensorLayout`` gives its backend
-    layout, and a NamedSharding over an abstract mesh (what Keras passes inside
+    layout, a PartitionSpec is taken over the mesh of ``jax.set_mesh``, and a NamedSharding
+    over an abstract mesh (what Keras passes inside
     ``jax.set_mesh``) is bound to the concrete mesh of that context."""
     backend_layout = getattr(sharding, "backend_layout", None)
     if backend_layout is not None and not isinstance(sharding, jax.sharding.Sharding):
         sharding = backend_layout
+    if isinstance(sharding, jax.sharding.PartitionSpec):  # as JAX: under jax.set_mesh
+        mesh = jax.sharding.get_mesh()
+        if not isinstance(mesh, jax.sharding.Mesh) or mesh.empty:
+            raise ValueError(f"{name} is a PartitionSpec and no mesh is set (jax.set_mesh)")
+        sharding = jax.sharding.NamedSharding(mesh, sharding)
     if not isinstance(sharding, jax.sharding.Sharding):
         raise TypeError(f"{name} must be a jax.sharding.Sharding or a "
                         f"keras.distribution.TensorLayout, got {_show(sharding)}")
@@ -33,7 +39,7 @@ def _concrete(sharding, name="sharding"):
 
 def _check_dtype(dtype):
     """float64 needs JAX's 64-bit mode: refuse rather than let JAX round to float32."""
-    if np.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
+    if np.dtype(dtype).itemsize == 8 and not jax.config.read("jax_enable_x64"):
         raise TypeError(f"dtype={np.dtype(dtype).name} needs jax.config.update("
                         "'jax_enable_x64', True); JAX would silently make float32")
 
@@ -68,6 +74,7 @@ def _from_source(source, sharding, name="sharding"):
     arrays = []
     made = {}  # a replicated block is made once; each further device gets its own copy
     for device, index in sharding.addressable_devices_indices_map(source.shape).items():
+        assert index is not None  # every addressable device holds a block
         bounds = _block_arg(tuple(index), source.shape)
         out = _aligned_empty(tuple(b - a for a, b in bounds), source.dtype)
         if bounds in made:

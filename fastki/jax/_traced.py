@@ -23,7 +23,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.experimental.custom_partitioning import SdyShardingRule, custom_partitioning
+from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import NamedSharding, PartitionSpec
 
 from . import _ffi
@@ -83,6 +83,7 @@ def _op(number, shape, dtype):
         if tiling is None:  # an uneven tiling: the whole on every device, sliced by XLA
             out = NamedSharding(line, PartitionSpec())
             tiling = _block_table(out, shape, devices)
+        assert tiling is not None  # a replicated sharding tiles every shape
         block, table = tiling
 
         def lower(words):
@@ -93,9 +94,9 @@ def _op(number, shape, dtype):
 
     # the key's words are one factor, each dimension of the result its own: the result
     # may be sharded along any dimension whatever the key's sharding
-    dims = tuple(f"d{i}" for i in range(rank))
+    rule = "w -> " + " ".join(f"d{i}" for i in range(rank))
     fill.def_partition(infer_sharding_from_operands=replicated, partition=partition,
-                       sharding_rule=SdyShardingRule((("w",),), (dims,)))
+                       sharding_rule=rule)
 
     @jax.custom_batching.custom_vmap
     def op(words):

@@ -31,6 +31,7 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from .. import initializers as _fi
 from .._validate import _shape_arg, _show
@@ -87,7 +88,7 @@ def key_seed(key: jax.Array) -> int:
     ValueError
         ``key`` is a batch of keys or a key of more than two words.
     """
-    if isinstance(key, jax.core.Tracer):
+    if isinstance(key, Tracer):
         raise TypeError("key_seed needs a concrete key, got a traced one; the factories "
                         "take traced keys themselves")
     data = np.asarray(_key_words(key))
@@ -132,7 +133,7 @@ def _make(build, key, shape, dtype, out_sharding, keyed=True):
     shape = _shape_arg(shape)
     dtype = _default_float(dtype)
     _check_dtype(dtype)
-    traced = isinstance(key, jax.core.Tracer)
+    traced = isinstance(key, Tracer)
     if not traced:
         if out_sharding is None:
             out_sharding = _mesh_replicated()
