@@ -347,3 +347,22 @@ def test_bench_jit_line_reports_both_sides():
     assert set(result) == {"fastki_s", "jax_s", "speedup"}
     assert result["fastki_s"] > 0 and result["jax_s"] > 0
     assert result["speedup"] == result["jax_s"] / result["fastki_s"]
+
+
+def test_other_backends_make_the_whole_array_on_the_host(monkeypatch):
+    # where the default backend is not XLA's CPU (no fastki_fill there), a pure_callback
+    # makes the whole array on the host: forced here on CPU, the same bytes
+    from fastki.jax import _traced
+
+    monkeypatch.setattr(_traced, "_custom_call_backend", lambda: False)
+    key = jax.random.key(12)
+    keys = jax.random.split(key, 2)
+    for name in ("he_normal", "truncated_normal", "orthogonal", "constant"):
+        init = _FACTORIES[name]()
+        for dtype in _DTYPES:
+            traced = jax.jit(lambda k, d=dtype: init(k, (3, 4, 6), d))(key)
+            assert _bytes(traced) == _bytes(init(key, (3, 4, 6), dtype)), (name, dtype)
+        batched = jax.jit(jax.vmap(lambda k: init(k, (4, 6))))(keys)
+        assert _bytes(batched) == b"".join(_bytes(init(k, (4, 6))) for k in keys), name
+    lowered = jax.jit(lambda k: fji.normal()(k, (4,))).lower(key).as_text()
+    assert "fastki_fill" not in lowered

@@ -42,6 +42,7 @@ _FFI_DTYPES = {11: np.dtype("float32"), 12: np.dtype("float64"), 10: np.dtype("f
                5: np.dtype("int64")}
 _BF16 = 16
 _U32 = 8
+_S64 = 5
 
 
 class _ExtensionBase(ctypes.Structure):
@@ -176,7 +177,8 @@ def _execute(frame):
         name = ctypes.string_at(span.ptr, span.len)
         if name == b"recipe" and attrs.types[i] == _ATTR_SCALAR:
             scalar = ctypes.cast(attrs.attrs[i], ctypes.POINTER(_Scalar)).contents
-            number = ctypes.c_int64.from_address(scalar.value).value
+            if scalar.dtype == _S64:
+                number = ctypes.c_int64.from_address(scalar.value).value
     if number is None or frame.args.size != 2 or frame.rets.size != 1:
         raise ValueError("fastki_fill: malformed call (recipe attribute, 2 operands, 1 result)")
     words = _operand(frame.args.items[0].contents, (2,))
@@ -186,22 +188,24 @@ def _execute(frame):
     if index.shape != (out.ndim,):
         raise ValueError(f"fastki_fill: block index of shape {index.shape} for a result of "
                          f"rank {out.ndim}")
+    fill(number, words, index, out)
+
+
+def fill(number, words, index, out):
+    """Write block ``index`` (uint32[rank]; evenly tiled, so block i along a dimension starts
+    at i times ``out``'s length there) of recipe ``number`` for the key words ``words``
+    (uint32[2]) into ``out``: the custom call's work, and the host callback's
+    (fastki/jax/_traced.py) on other backends."""
     seed = (int(words[0]) << 32) | int(words[1])
+    block = tuple(slice(int(i) * n, (int(i) + 1) * n) for i, n in zip(index, out.shape))
     # XLA's CPU threads flush subnormals to zero; the recipe's Python arithmetic (fans,
     # parameters) runs in the default environment, as the eager call's does
     # (docs/algorithm.md, section 13; the C kernel sets it itself)
     token = _api._fp_environment_begin()
     try:
-        _run_recipe(number, seed, index, out)
+        _RECIPES[number](seed, block, out)
     finally:
         _api._fp_environment_end(token)
-
-
-def _run_recipe(number, seed, index, out):
-    # every block of an evenly tiled array has the result's shape: block i along a
-    # dimension starts at i times its length
-    block = tuple(slice(int(i) * n, (int(i) + 1) * n) for i, n in zip(index, out.shape))
-    _RECIPES[number](seed, block, out)
 
 
 @ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.POINTER(_CallFrame))

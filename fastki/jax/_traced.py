@@ -12,6 +12,11 @@ dtype whose values are ``make(seed, block, out)`` with seed the key's two words
   alone (docs/algorithm.md, section 2), so the shards are the unsharded bytes;
 - a ``custom_vmap`` op: over a batch of keys it makes one array per key, in turn.
 
+That is XLA's CPU backend, where the custom call is registered.  On another default backend
+(GPU, TPU) the whole array is made on the host by a ``jax.pure_callback`` and copied: the
+same bytes, without per-shard making (a pure_callback cannot live inside
+custom_partitioning: fastki/jax/_ffi.py).
+
 The eager path (fastki/jax/_shards.py) and this one call the same ``make`` of the same
 block source, so a traced result has the bytes of the eager one.
 """
@@ -111,6 +116,30 @@ def _op(number, shape, dtype):
     return op
 
 
+def _custom_call_backend():
+    """Whether traced calls compile for XLA's CPU backend, where ``fastki_fill`` is
+    registered (JAX compiles for its default backend unless told otherwise)."""
+    return jax.default_backend() == "cpu"
+
+
+@functools.lru_cache(maxsize=None)
+def _host_op(number, shape, dtype):
+    """Other backends: the whole array made on the host by a ``jax.pure_callback`` (one
+    call, per key under vmap) and copied to the device; XLA slices it for a sharding."""
+    rank = len(shape)
+
+    def host(words):
+        out = np.empty(shape, dtype)
+        _ffi.fill(number, np.asarray(words), np.zeros(rank, np.uint32), out)
+        return out
+
+    def op(words):
+        return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dtype), words,
+                                 vmap_method="sequential")
+
+    return op
+
+
 def traced_array(description, make, shape, dtype, words):
     """The jax.Array of ``make`` (fastki/jax/_ffi.py's recipe) for the traced key words
     ``words`` (uint32[2]); ``description`` (hashable) names the recipe."""
@@ -118,8 +147,10 @@ def traced_array(description, make, shape, dtype, words):
     if dtype.name not in _DTYPES:
         raise TypeError(f"dtype={dtype.name} cannot be made under tracing (the custom call "
                         f"writes {', '.join(_DTYPES)})")
-    _ffi.register()
     number = _ffi.recipe_number(description, make)
     if math.prod(shape) == 0:
         return jnp.zeros(shape, dtype)
+    if not _custom_call_backend():
+        return _host_op(number, tuple(shape), dtype)(words)
+    _ffi.register()
     return _op(number, tuple(shape), dtype)(words)
