@@ -116,7 +116,8 @@ def test_an_error_in_the_custom_call_is_raised_not_a_crash():
 
 
 def _std_within(ours, theirs, rel):
-    a, b = float(np.std(np.asarray(ours, np.float64))), float(np.std(np.asarray(theirs, np.float64)))
+    a = float(np.std(np.asarray(ours, np.float64)))
+    b = float(np.std(np.asarray(theirs, np.float64)))
     assert abs(a / b - 1) < rel, (a, b)
 
 
@@ -247,6 +248,12 @@ _SUBPROCESS = textwrap.dedent("""
                 blocks = {tuple(b) for _, b in made}
                 results.append([str(mshape), str(spec), name, ok,
                                 blocks == {sharding.shard_shape(shape)}])
+    # a constraint that does not tile the shape evenly (10 rows over 8 devices)
+    uneven = NamedSharding(Mesh(devs, ("x",)), P("x"))
+    init = fji.normal(1.0)
+    y = jax.jit(lambda k: jax.lax.with_sharding_constraint(init(k, (10, 4)), uneven))(key)
+    results.append(["(8,)", "P('x') uneven", "normal",
+                    np.asarray(y).tobytes() == np.asarray(init(key, (10, 4))).tobytes(), True])
     out["sharded"] = results
 
     # the (8192, 8192) float32 check: each device makes its (1024, 8192) rows and nothing more
@@ -306,7 +313,7 @@ def test_x64_dtype_default_and_float64_bytes_under_jit(tmp_path):
 
 def test_sharded_under_jit_each_device_makes_its_own_block(tmp_path):
     out = _run("sharded", tmp_path)
-    assert len(out["sharded"]) == 21
+    assert len(out["sharded"]) == 22
     bad = [r for r in out["sharded"] if not r[3] or (r[2] != "orthogonal" and not r[4])]
     assert not bad, bad
     big = out["big"]

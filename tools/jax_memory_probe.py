@@ -2,7 +2,8 @@
 
 Run by hand (it needs about 3 x the array in RAM, for the check against the unsharded values
 afterwards):
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tools/jax_memory_probe.py [GiB] [--keras | --jit]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+        python tools/jax_memory_probe.py [GiB] [--keras | --jit]
 
 It resets the kernel's peak-RSS counter (/proc/self/clear_refs, Linux), makes a float32
 GlorotUniform weight of the given size (default 2 GiB) sharded over 8 host devices by rows,
