@@ -239,6 +239,12 @@ def constant(value: Any, dtype: DTypeLike = None) -> Initializer:
     -------
     Initializer
         ``init(key, shape, dtype, out_sharding)``; the key is not used.
+
+    Raises
+    ------
+    ValueError, TypeError
+        (From ``init``) a value that does not broadcast to the shape or does not fit the
+        dtype exactly, as fastki's Constant.
     """
     return _factory(functools.partial(_fi.Constant, value), dtype, keyed=False)
 
