@@ -94,6 +94,32 @@ _RECIPES = textwrap.dedent("""
                                    list(sharded.up.kernel[...].addressable_shards[0].data.shape),
                                    str(sharded.w[...].sharding.spec)]
 
+    # stacked layers (nnx.vmap over keys inside nnx.jit), partitioned: each device makes its
+    # own columns of every layer; the compiled temporaries are far below the stack's 4 MiB
+    def layer(k, partitioned=True):
+        part = nnx.with_partitioning if partitioned else (lambda init, spec: init)
+        return nnx.Linear(256, 1024, kernel_init=part(fji.lecun_normal(), (None, "model")),
+                          use_bias=False, rngs=nnx.Rngs(params=k))
+
+    stack_keys = jax.random.split(jax.random.key(2), 4)
+
+    @nnx.jit
+    def create_stack():
+        stack = nnx.vmap(lambda k: layer(k), in_axes=0, out_axes=0,
+                         transform_metadata={nnx.PARTITION_NAME: None})(stack_keys)
+        s = nnx.state(stack)
+        nnx.update(stack, jax.lax.with_sharding_constraint(s, nnx.get_partition_spec(s)))
+        return stack
+
+    mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    with jax.set_mesh(mesh):
+        stack = create_stack()
+        temp = create_stack.lower().compile().memory_analysis().temp_size_in_bytes
+    kernel = stack.kernel[...]
+    reference = b"".join(np.asarray(layer(k, False).kernel[...]).tobytes() for k in stack_keys)
+    out["nnx_stacked"] = [np.asarray(kernel).tobytes() == reference, str(kernel.sharding.spec),
+                          list(kernel.addressable_shards[0].data.shape), temp]
+
     # nnx.vmap over keys: an ensemble of models, one per key
     @nnx.vmap(in_axes=0, out_axes=0)
     def ensemble(k):
@@ -120,6 +146,9 @@ def test_flax_recipes_give_the_eager_bytes(tmp_path):
     for recipe in ("linen_jit_init", "linen_vmap_init", "linen_eval_shape", "nnx_eval_shape",
                    "nnx_vmap"):
         assert out[recipe] is True, recipe
+    equal, spec, shard, temp = out["nnx_stacked"]
+    assert equal and spec == "P(None, None, 'model')" and shard == [4, 256, 256]
+    assert temp < 4 * 256 * 1024 * 4 // 8  # under one device's share of the stack
     for types in ("Auto", "Explicit"):
         equal, up_spec, up_shard, w_spec = out["nnx_jit_" + types]
         assert equal, types

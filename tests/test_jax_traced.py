@@ -71,6 +71,10 @@ def test_jit_eval_shape_and_vmap_give_the_eager_bytes(name):
     one_by_one = b"".join(_bytes(init(k, shape)) for k in keys)
     assert _bytes(jax.vmap(lambda k: init(k, shape))(keys)) == one_by_one
     assert _bytes(jax.jit(jax.vmap(lambda k: init(k, shape)))(keys)) == one_by_one
+    grid = jax.random.split(key, 6).reshape(2, 3)  # nested vmaps: the keys flattened
+    nested = jax.jit(jax.vmap(jax.vmap(lambda k: init(k, shape))))(grid)
+    assert nested.shape == (2, 3) + shape
+    assert _bytes(nested) == b"".join(_bytes(init(k, shape)) for k in grid.reshape(6))
 
 
 def test_raw_uint32_keys_and_folded_keys_under_jit():
@@ -248,6 +252,20 @@ _SUBPROCESS = textwrap.dedent("""
                 blocks = {tuple(b) for _, b in made}
                 results.append([str(mshape), str(spec), name, ok,
                                 blocks == {sharding.shard_shape(shape)}])
+    # vmap over 8 keys under jit: one custom call, the key dimension sharded like the others
+    mesh = Mesh(devs.reshape(4, 2), ("a", "b"))
+    keys = jax.random.split(key, 8)
+    init = fji.he_normal()
+    for spec in [P("a"), P("a", "b"), P(None, "b"), P(("a", "b"))]:
+        sharding = NamedSharding(mesh, spec)
+        del made[:]
+        x = jax.jit(jax.vmap(lambda k: init(k, (16, 6))), out_shardings=sharding)(keys)
+        ok = np.asarray(x).tobytes() == b"".join(
+            np.asarray(init(k, (16, 6))).tobytes() for k in keys)
+        per_key = sharding.shard_shape((8, 16, 6))[1:]
+        results.append(["(4, 2)", str(spec) + " vmap", "he_normal", ok,
+                        {tuple(b) for _, b in made} == {per_key}])
+
     # a constraint that does not tile the shape evenly (10 rows over 8 devices)
     uneven = NamedSharding(Mesh(devs, ("x",)), P("x"))
     init = fji.normal(1.0)
@@ -313,7 +331,7 @@ def test_x64_dtype_default_and_float64_bytes_under_jit(tmp_path):
 
 def test_sharded_under_jit_each_device_makes_its_own_block(tmp_path):
     out = _run("sharded", tmp_path)
-    assert len(out["sharded"]) == 22
+    assert len(out["sharded"]) == 26
     bad = [r for r in out["sharded"] if not r[3] or (r[2] != "orthogonal" and not r[4])]
     assert not bad, bad
     big = out["big"]

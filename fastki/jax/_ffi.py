@@ -168,8 +168,10 @@ def _result_dtype(code):
 
 
 def _execute(frame):
-    """Fill the result buffer.  Operands: the key's words (uint32[2]) and the block's index
-    along every dimension (uint32[rank]); attribute ``recipe``: what to make."""
+    """Fill the result buffer.  Attribute ``recipe``: what to make.  Operands: the keys'
+    words, uint32[2] for one key or uint32[keys, 2] for a batch (jax.vmap: the result then
+    has a leading dimension over the keys), and the block's index along every dimension of
+    the result (uint32[result rank])."""
     attrs = frame.attrs
     number = None
     for i in range(attrs.size):
@@ -181,14 +183,21 @@ def _execute(frame):
                 number = ctypes.c_int64.from_address(scalar.value).value
     if number is None or frame.args.size != 2 or frame.rets.size != 1:
         raise ValueError("fastki_fill: malformed call (recipe attribute, 2 operands, 1 result)")
-    words = _operand(frame.args.items[0].contents, (2,))
+    words = _operand(frame.args.items[0].contents, None)
     index = _operand(frame.args.items[1].contents, None)
     ret = frame.rets.items[0].contents
     out = _buffer_array(ret, _result_dtype(ret.dtype))
-    if index.shape != (out.ndim,):
-        raise ValueError(f"fastki_fill: block index of shape {index.shape} for a result of "
-                         f"rank {out.ndim}")
-    fill(number, words, index, out)
+    if index.shape != (out.ndim,) or words.shape[-1:] != (2,) or words.ndim > 2 or (
+            words.ndim == 2 and out.ndim < 1):
+        raise ValueError(f"fastki_fill: key words of shape {words.shape} and block index of "
+                         f"shape {index.shape} for a result of shape {out.shape}")
+    if words.ndim == 1:
+        fill(number, words, index, out)
+        return
+    # a batch: this block holds keys index[0] * len(out) onwards, one array each
+    first = int(index[0]) * out.shape[0]
+    for row in range(out.shape[0]):
+        fill(number, words[first + row], index[1:], out[row])
 
 
 def fill(number, words, index, out):

@@ -10,7 +10,8 @@ dtype whose values are ``make(seed, block, out)`` with seed the key's two words
   device runs the custom call for its own block, whose position it looks up by its
   partition id in a table made from the sharding; each element is a function of its global index
   alone (docs/algorithm.md, section 2), so the shards are the unsharded bytes;
-- a ``custom_vmap`` op: over a batch of keys it makes one array per key, in turn.
+- a ``custom_vmap`` op: over a batch of keys, one custom call (partitioned the same way,
+  the batch dimension included) makes every key's array.
 
 That is XLA's CPU backend, where the custom call is registered.  On another default backend
 (GPU, TPU) the whole array is made on the host by a ``jax.pure_callback`` and copied: the
@@ -65,53 +66,78 @@ def _fill_call(number, shape, dtype, words, index):
                             vmap_method="sequential")(words, index, recipe=np.int64(number))
 
 
-@functools.lru_cache(maxsize=None)
-def _op(number, shape, dtype):
-    """The partitioned, batchable op making recipe ``number`` from the key's words."""
-    rank = len(shape)
+def _partitioned_fill(number, shape, dtype, batched):
+    """The custom_partitioning op making recipe ``number``: from one key's words (uint32[2])
+    an array of ``shape``, or with ``batched`` from uint32[keys, 2] an array of
+    ``(keys, *shape)``, whose leading dimension may be sharded like any other."""
+    def result_shape(words):
+        return ((words.shape[0],) if batched else ()) + shape
 
     @custom_partitioning
     def fill(words):
-        return _fill_call(number, shape, dtype, words, jnp.zeros((rank,), jnp.uint32))
+        full = result_shape(words)
+        return _fill_call(number, full, dtype, words, jnp.zeros((len(full),), jnp.uint32))
 
     def replicated(mesh, arg_shapes, result_shape):
         return NamedSharding(mesh, PartitionSpec())
 
     def partition(mesh, arg_shapes, result_shape):
+        full = tuple(result_shape.shape)
         out = result_shape.sharding
         # without a mesh in context the partitioner gives a GSPMDSharding over the device
         # assignment (custom_partitioning's lowering, jax 0.10.2)
         devices = (tuple(mesh.devices.flat) if not mesh.empty
                    else tuple(out._device_assignment))
         line = jax.sharding.Mesh(np.array(devices), (_PARTITION_AXIS,))
-        tiling = _block_table(out, shape, devices)
+        tiling = _block_table(out, full, devices)
         if tiling is None:  # an uneven tiling: the whole on every device, sliced by XLA
             out = NamedSharding(line, PartitionSpec())
-            tiling = _block_table(out, shape, devices)
+            tiling = _block_table(out, full, devices)
         assert tiling is not None  # a replicated sharding tiles every shape
         block, table = tiling
 
-        def lower(words):
+        def lower(words):  # every device has all the keys' words (a few bytes)
             index = jnp.asarray(table)[lax.axis_index(_PARTITION_AXIS)]
             return _fill_call(number, block, dtype, words, index)
 
         return line, lower, out, (NamedSharding(line, PartitionSpec()),)
 
-    # the key's words are one factor, each dimension of the result its own: the result
-    # may be sharded along any dimension whatever the key's sharding
-    rule = "w -> " + " ".join(f"d{i}" for i in range(rank))
+    # the keys' words are factors of their own, each dimension of the result another: the
+    # result may be sharded along any dimension whatever the words' sharding
+    dims = " ".join(f"d{i}" for i in range(len(shape)))
+    rule = f"k w -> b {dims}" if batched else f"w -> {dims}"
     fill.def_partition(infer_sharding_from_operands=replicated, partition=partition,
                        sharding_rule=rule)
+    return fill
+
+
+@functools.lru_cache(maxsize=None)
+def _op(number, shape, dtype):
+    """The op making recipe ``number`` from the key's words, batchable: under jax.vmap one
+    custom call makes the arrays of all the keys (nested vmaps: of the flattened keys)."""
+    single = _partitioned_fill(number, shape, dtype, batched=False)
+    batch = _partitioned_fill(number, shape, dtype, batched=True)
 
     @jax.custom_batching.custom_vmap
     def op(words):
-        return fill(words)
+        return single(words)
+
+    @jax.custom_batching.custom_vmap
+    def batched_op(words):
+        return batch(words)
 
     @op.def_vmap
-    def op_batched(axis_size, in_batched, words):
+    def op_rule(axis_size, in_batched, words):
         if not in_batched[0]:
-            return fill(words), False
-        return lax.map(fill, words), True
+            return op(words), False
+        return batched_op(words), True
+
+    @batched_op.def_vmap
+    def batched_rule(axis_size, in_batched, words):
+        if not in_batched[0]:
+            return batched_op(words), False
+        flat = batched_op(words.reshape(-1, 2))
+        return flat.reshape(words.shape[:-1] + shape), True
 
     return op
 

@@ -119,7 +119,10 @@ def _constrain(array, out_sharding):
 def _mesh_replicated():
     """Under ``jax.set_mesh``, JAX's eager initializers give arrays replicated over the
     mesh (Flax then constrains them to a partitioned variable's sharding): the same."""
-    mesh = jax.sharding.get_mesh()
+    try:
+        mesh = jax.sharding.get_mesh()
+    except ValueError:  # inside a trace (a concrete key under jax.vmap): no concrete mesh
+        return None
     if isinstance(mesh, jax.sharding.Mesh) and not mesh.empty:
         return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     return None
