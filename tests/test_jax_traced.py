@@ -102,6 +102,18 @@ def test_traced_calls_check_their_arguments_when_traced():
             jax.jit(lambda k: fji.normal()(k, (3,), "float64"))(key)
     with pytest.raises(TypeError, match="key_seed needs a concrete key"):
         jax.jit(fji.key_seed)(key)
+    with pytest.raises(TypeError, match="key_seed needs a concrete key"):
+        jax.jit(lambda: fji.key_seed(key))()
+    with pytest.raises(TypeError, match="fastki makes real values, not complex"):
+        fji.normal()(key, (3,), jnp.complex64)
+    with pytest.raises(TypeError, match="stddev must be a real number"):
+        jax.jit(lambda s: fji.normal(s)(key, (3,)))(1.0)
+
+
+def test_a_concrete_key_inside_jit_gives_the_eager_bytes():
+    key = jax.random.key(8)
+    init = fji.glorot_normal()
+    assert _bytes(jax.jit(lambda: init(key, (5, 7)))()) == _bytes(init(key, (5, 7)))
 
 
 def test_an_error_in_the_custom_call_is_raised_not_a_crash():

@@ -39,6 +39,8 @@ def _concrete(sharding, name="sharding"):
 
 def _check_dtype(dtype):
     """float64 needs JAX's 64-bit mode: refuse rather than let JAX round to float32."""
+    if np.dtype(dtype).kind == "c":
+        raise TypeError(f"dtype={np.dtype(dtype).name}: fastki makes real values, not complex")
     if np.dtype(dtype).itemsize == 8 and not jax.config.read("jax_enable_x64"):
         raise TypeError(f"dtype={np.dtype(dtype).name} needs jax.config.update("
                         "'jax_enable_x64', True); JAX would silently make float32")

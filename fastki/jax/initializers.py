@@ -88,10 +88,11 @@ def key_seed(key: jax.Array) -> int:
     ValueError
         ``key`` is a batch of keys or a key of more than two words.
     """
-    if isinstance(key, Tracer):
+    words = _key_words(key)
+    if isinstance(words, Tracer):  # a traced key, or any key inside a trace
         raise TypeError("key_seed needs a concrete key, got a traced one; the factories "
                         "take traced keys themselves")
-    data = np.asarray(_key_words(key))
+    data = np.asarray(words)
     return (int(data[0]) << 32) | int(data[1])
 
 
@@ -136,16 +137,20 @@ def _make(build, key, shape, dtype, out_sharding, keyed=True):
     shape = _shape_arg(shape)
     dtype = _default_float(dtype)
     _check_dtype(dtype)
-    traced = isinstance(key, Tracer)
+    # inside a trace even a concrete key's data is a traced value: the data decides
+    words = _key_words(key) if keyed else None
+    traced = isinstance(words if keyed else key, Tracer)
     if not traced:
         if out_sharding is None:
             out_sharding = _mesh_replicated()
         initializer = build()
         if keyed:
-            initializer.seed = initializer._init_seed = key_seed(key)
+            data = np.asarray(words)
+            initializer.seed = initializer._init_seed = (int(data[0]) << 32) | int(data[1])
         return _from_source(_fi._block_source(initializer, shape, dtype.name), out_sharding,
                             "out_sharding")
-    words = _key_words(key) if keyed else jnp.zeros((2,), jnp.uint32)
+    if not keyed:
+        words = jnp.zeros((2,), jnp.uint32)
     source = _fi._block_source(build(), shape, dtype.name)  # the eager call's checks
     if source.blockwise and shape and math.prod(shape):  # the parameters' checks
         source.make(block=(slice(0, 0),) * len(shape))
