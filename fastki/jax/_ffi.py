@@ -140,7 +140,7 @@ def recipe_number(description, make):
         return number
 
 
-def _buffer_array(buf, dtype):
+def _buffer_array(buf, dtype) -> np.ndarray:
     """The numpy view of an XLA_FFI_Buffer's memory (C order, as XLA's default layout)."""
     shape = tuple(buf.dims[i] for i in range(buf.rank))
     count = int(np.prod(shape, dtype=np.int64))
