@@ -170,6 +170,15 @@ def run(args):
     print(f"bits identical across backends, SIMD paths and threads: {'yes' if ok else 'NO'} "
           f"({detail})", flush=True)
 
+    if not args.no_peers:  # the jit line where JAX is installed: fastki/jax/_bench.py
+        try:
+            from .jax._bench import jit_line
+        except ImportError:
+            jit_line = None
+        if jit_line is not None:
+            _progress("  fastki.jax under jax.jit against jax.nn.initializers ...")
+            results["checks"]["jax_jit"] = jit_line(repeat)
+
     out = np.empty(n, np.float32)
     _progress("  thread scaling and SIMD against scalar ...")
     checks_repeat = max(repeat, 9)  # ratios of two medians: more runs, less noise

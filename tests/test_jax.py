@@ -236,11 +236,13 @@ _SHARDED = textwrap.dedent("""
 """)
 
 
-def test_sharded_equals_unsharded_on_8_host_devices():
+def test_sharded_equals_unsharded_on_8_host_devices(tmp_path):
+    # from tmp_path: "-c" puts the working directory first on sys.path, and from the
+    # checkout that would import its fastki/ (no extension) instead of the installed one
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
            "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     meshes = {r[0] for r in results}
@@ -265,15 +267,16 @@ def test_make_into_out_equals_make(init):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
-def test_sharded_peak_host_memory_is_the_shards_alone():
+@pytest.mark.parametrize("mode", [[], ["--jit"]])  # eager, and under jax.jit(out_shardings=)
+def test_sharded_peak_host_memory_is_the_shards_alone(mode):
     # tools/jax_memory_probe.py at 128 MiB (the 2 GiB run is by hand, docs/jax.md): peak
     # RSS above the baseline at most the array plus 64 MiB; making every shard and then
     # copying it (JAX's make_array_from_callback) would need twice the array
     probe = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "jax_memory_probe.py")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
            "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, probe, "0.125"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, probe, "0.125", *mode], env=env,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert "every shard equals that block of the unsharded values: True" in proc.stdout
 
@@ -323,7 +326,7 @@ _PROCESS = textwrap.dedent("""
 """)
 
 
-def test_two_processes_each_make_their_own_shards():
+def test_two_processes_each_make_their_own_shards(tmp_path):
     # jax.distributed on CPU: 2 processes x 4 host devices, one global 2x4 mesh; each
     # process makes only its addressable shards, and together they are the whole tensor
     import socket
@@ -334,7 +337,8 @@ def test_two_processes_each_make_their_own_shards():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(i), str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path)
              for i in range(2)]
     outs = []
     for p in procs:

@@ -2,7 +2,8 @@
 
 Run by hand (it needs about 3 x the array in RAM, for the check against the unsharded values
 afterwards):
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tools/jax_memory_probe.py [GiB] [--keras]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+        python tools/jax_memory_probe.py [GiB] [--keras | --jit]
 
 It resets the kernel's peak-RSS counter (/proc/self/clear_refs, Linux), makes a float32
 GlorotUniform weight of the given size (default 2 GiB) sharded over 8 host devices by rows,
@@ -15,6 +16,11 @@ keras.distribution.ModelParallel on the JAX backend, initialized by
 fastki.keras.GlorotUniform through Keras' own variable code (which passes ``layout=``);
 the figure is printed and only the bytes decide the exit status (docs/initializers.md,
 "Layout-aware initialization": Keras reshards the result, a copy).
+
+With --jit the weight is ``fastki.jax.initializers.glorot_uniform()`` with key 1 (the
+same values) under ``jax.jit(..., out_shardings=...)`` (docs/jax.md, "Under jax.jit"):
+XLA allocates each device's shard and the custom call fills it, so the same bound holds;
+it also prints the compiled temporaries per device.
 """
 import os
 import sys
@@ -57,8 +63,9 @@ def _keras_kernel(shape):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--keras"]
+    args = [a for a in sys.argv[1:] if a not in ("--keras", "--jit")]
     through_keras = "--keras" in sys.argv
+    under_jit = "--jit" in sys.argv
     gib = float(args[0]) if args else 2.0
     rows = 8 * 1024
     cols = int(gib * 2**30 / 4 / rows)
@@ -69,6 +76,19 @@ def main():
     init = fastki.GlorotUniform(seed=1)
     make = ((lambda s: _keras_kernel(s)) if through_keras
             else (lambda s: fj.initialize(init, s, sharding=sharding)))
+    if under_jit:
+        import fastki.jax.initializers as fji
+
+        def make(s):
+            return jax.jit(lambda k: fji.glorot_uniform()(k, s), out_shardings=sharding)(
+                jax.random.key(1))
+
+        compiled = jax.jit(lambda k: fji.glorot_uniform()(k, shape),
+                           out_shardings=sharding).lower(jax.random.key(1)).compile()
+        temp = compiled.memory_analysis().temp_size_in_bytes
+        print(f"jax.jit: compiled temporaries per device {temp} bytes; output per device "
+              f"{compiled.memory_analysis().output_size_in_bytes / 2**20:.0f} MiB")
+        del compiled
     make((64, 64))  # warm up: imports, compilations
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -76,7 +96,9 @@ def main():
     x = make(shape)
     x.block_until_ready()
     peak = _status("VmHWM")
-    print(f"{'through Keras' if through_keras else 'fastki.jax'}: "
+    label = "through Keras" if through_keras else "fastki.jax under jax.jit" if under_jit \
+        else "fastki.jax"
+    print(f"{label}: "
           f"shape={shape} float32 = {nbytes / 2**20:.0f} MiB over 8 devices; "
           f"peak above baseline {(peak - base) / 2**20:.0f} MiB; "
           f"minus the array {(peak - base - nbytes) / 2**20:.1f} MiB")

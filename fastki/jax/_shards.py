@@ -7,19 +7,25 @@ import math
 import jax
 import numpy as np
 
-from .. import _api
+from .._validate import _block_arg, _show
 
 
 def _concrete(sharding, name="sharding"):
     """A sharding with devices: a ``keras.distribution.TensorLayout`` gives its backend
-    layout, and a NamedSharding over an abstract mesh (what Keras passes inside
+    layout, a PartitionSpec is taken over the mesh of ``jax.set_mesh``, and a NamedSharding
+    over an abstract mesh (what Keras passes inside
     ``jax.set_mesh``) is bound to the concrete mesh of that context."""
     backend_layout = getattr(sharding, "backend_layout", None)
     if backend_layout is not None and not isinstance(sharding, jax.sharding.Sharding):
         sharding = backend_layout
+    if isinstance(sharding, jax.sharding.PartitionSpec):  # as JAX: under jax.set_mesh
+        mesh = jax.sharding.get_mesh()
+        if not isinstance(mesh, jax.sharding.Mesh) or mesh.empty:
+            raise ValueError(f"{name} is a PartitionSpec and no mesh is set (jax.set_mesh)")
+        sharding = jax.sharding.NamedSharding(mesh, sharding)
     if not isinstance(sharding, jax.sharding.Sharding):
         raise TypeError(f"{name} must be a jax.sharding.Sharding or a "
-                        f"keras.distribution.TensorLayout, got {_api._show(sharding)}")
+                        f"keras.distribution.TensorLayout, got {_show(sharding)}")
     if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(
             sharding.mesh, jax.sharding.AbstractMesh):
         mesh = jax.sharding.get_mesh()
@@ -33,7 +39,9 @@ def _concrete(sharding, name="sharding"):
 
 def _check_dtype(dtype):
     """float64 needs JAX's 64-bit mode: refuse rather than let JAX round to float32."""
-    if np.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
+    if np.dtype(dtype).kind == "c":
+        raise TypeError(f"dtype={np.dtype(dtype).name}: fastki makes real values, not complex")
+    if np.dtype(dtype).itemsize == 8 and not jax.config.read("jax_enable_x64"):
         raise TypeError(f"dtype={np.dtype(dtype).name} needs jax.config.update("
                         "'jax_enable_x64', True); JAX would silently make float32")
 
@@ -56,7 +64,8 @@ def _from_source(source, sharding, name="sharding"):
     Shard by shard: for each addressable device, its block is made alone into an aligned
     buffer and put on the device (on CPU devices JAX adopts the buffer: no copy), so the
     host holds the shards and nothing else.  A source that is not blockwise is made whole
-    once and sliced.
+    once and sliced.  A block held by several devices (a replicated dimension) is made
+    once and copied.
     """
     _check_dtype(source.dtype)
     if sharding is None:
@@ -65,14 +74,19 @@ def _from_source(source, sharding, name="sharding"):
     sharding = _concrete(sharding, name)
     whole = None if source.blockwise else source.make()
     arrays = []
+    made = {}  # a replicated block is made once; each further device gets its own copy
     for device, index in sharding.addressable_devices_indices_map(source.shape).items():
-        bounds = _api._block_arg(tuple(index), source.shape)
-        block = tuple(slice(a, b) for a, b in bounds)
+        assert index is not None  # every addressable device holds a block
+        bounds = _block_arg(tuple(index), source.shape)
         out = _aligned_empty(tuple(b - a for a, b in bounds), source.dtype)
-        if whole is None:
-            source.make(block=block, out=out)
+        if bounds in made:
+            out[...] = made[bounds]
+        elif whole is None:
+            source.make(block=tuple(slice(a, b) for a, b in bounds), out=out)
         else:
-            out[...] = whole[block]
+            out[...] = whole[tuple(slice(a, b) for a, b in bounds)]
+        made.setdefault(bounds, out)
         arrays.append(jax.device_put(out, device))
         del out
+    del made
     return jax.make_array_from_single_device_arrays(source.shape, sharding, arrays)
