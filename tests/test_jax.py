@@ -178,12 +178,12 @@ _SHARDED = textwrap.dedent("""
     # the probe: every draw fastki makes, as (its shape, the block it was asked for)
     made = []
     for name in ("uniform", "normal", "truncated_normal"):
-        real = getattr(FI._api, name)
+        real = getattr(fastki._api, name)
         def spy(shape, *a, _real=real, block=None, **k):
             out = _real(shape, *a, block=block, **k)
             made.append(out.size)
             return out
-        setattr(FI._api, name, spy)
+        setattr(fastki._api, name, spy)
 
     assert jax.device_count() == 8, jax.devices()
     devs = np.array(jax.devices())

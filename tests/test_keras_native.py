@@ -326,18 +326,19 @@ _LAYOUTS = textwrap.dedent("""
     import json
     import numpy as np, jax, keras
     from keras import distribution as D
+    import fastki
     import fastki.keras as fk
     import fastki.initializers as FI
     from fastki import initializers as F
 
     made = []  # the probe: the size of every block fastki draws
     for name in ("uniform", "normal", "truncated_normal"):
-        real = getattr(FI.random_initializers._api, name)
+        real = getattr(fastki._api, name)
         def spy(shape, *a, _real=real, block=None, **k):
             out = _real(shape, *a, block=block, **k)
             made.append(out.size)
             return out
-        setattr(FI.random_initializers._api, name, spy)
+        setattr(fastki._api, name, spy)
 
     out = {"devices": jax.device_count()}
     mesh = D.DeviceMesh((2, 4), axis_names=("batch", "model"))
