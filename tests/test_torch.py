@@ -156,7 +156,7 @@ def test_fills_share_memory_and_make_no_temporary(monkeypatch):
 
     monkeypatch.setattr(torch, "empty", no_temporary)
     for tensor, pointer in zip(tensors, pointers):
-        array = ft._shared_array(tensor)
+        array = ft._memory._shared_array(tensor)
         assert array is not None and array.ctypes.data == pointer
         for fill in (ft.normal_, ft.uniform_, ft.trunc_normal_, ft.xavier_uniform_,
                      ft.kaiming_normal_):
@@ -166,7 +166,7 @@ def test_fills_share_memory_and_make_no_temporary(monkeypatch):
 
 def test_non_contiguous_goes_through_a_temporary():
     tensor = torch.empty(SHAPE).T
-    assert ft._shared_array(tensor) is None
+    assert ft._memory._shared_array(tensor) is None
     ft.normal_(tensor, seed=SEED)
     expected = fastki.normal(tensor.shape, seed=SEED)  # by logical index, not memory order
     np.testing.assert_array_equal(tensor.numpy(), expected)
@@ -175,7 +175,7 @@ def test_non_contiguous_goes_through_a_temporary():
 def test_bfloat16_without_ml_dtypes_is_refused_untouched(monkeypatch):
     """fastki's bfloat16 values are clamped and rounded through ml_dtypes; without it a
     random fill of a bfloat16 tensor is a TypeError and the tensor keeps its values."""
-    monkeypatch.setattr(ft, "_BFLOAT16", None)
+    monkeypatch.setattr(ft._memory, "_BFLOAT16", None)
     t = torch.full((4, 5), 7.0, dtype=torch.bfloat16)
     for fill in (lambda: ft.normal_(t, seed=1), lambda: ft.uniform_(t, seed=1),
                  lambda: ft.trunc_normal_(t, seed=1), lambda: ft.kaiming_uniform_(t, seed=1)):
@@ -309,18 +309,18 @@ def test_trunc_normal_ends_land_in_the_gap_that_rounds_onto_a_and_b():
     first = float(np.float32(1e-20))                  # 1 + z cannot reach it: 0 < 1e-20
     naive = (first - 1.0) / 1.0
     assert end(naive) < Fraction(first)
-    lower, upper = ft._stddev_units(first, 2.0, 1.0, 1.0, torch.float32)
+    lower, upper = ft._fills._stddev_units(first, 2.0, 1.0, 1.0, torch.float32)
     # 1 + z steps by 2**-53 near 0: no end lies in (previous float32, 1e-20], the nearest
     # inside is 2**-53
     assert lower == math.nextafter(-1.0, 0.0) and end(lower) == Fraction(2.0 ** -53)
     assert upper == 1.0
     # a gap a step of z can reach: (previous float32, 0.75] below 0.75, with loc 0.5
-    lower, _ = ft._stddev_units(0.75, 2.0, 0.5, 1.0 / 3.0, torch.float32)
+    lower, _ = ft._fills._stddev_units(0.75, 2.0, 0.5, 1.0 / 3.0, torch.float32)
     gap_low = Fraction(float(np.nextafter(np.float32(0.75), np.float32(0))))
     assert gap_low < Fraction(0.5) + Fraction(1.0 / 3.0) * Fraction(lower) <= Fraction(0.75)
     # float64: the gap below 1e-300 is far finer than a step of z near -1: the nearest end
     # inside the interval is taken
-    lower, _ = ft._stddev_units(1e-300, 2.0, 1.0, 1.0, torch.float64)
+    lower, _ = ft._fills._stddev_units(1e-300, 2.0, 1.0, 1.0, torch.float64)
     assert lower == math.nextafter(-1.0, 0.0) and end(lower) >= Fraction(1e-300)
 
 
@@ -678,7 +678,7 @@ def test_init_module_every_layer_type():
 
 def test_init_module_every_type_in_the_table_is_covered():
     covered = {type(m) for m in zoo().modules()}
-    for rule_type in ft._BUILTIN_RULES:
+    for rule_type in ft._rules._BUILTIN_RULES:
         assert any(issubclass(t, rule_type) for t in covered), rule_type
 
 

@@ -1,0 +1,83 @@
+"""The private APIs of PyTorch (and of transformers) that fastki.torch relies on, in one place.
+
+Each is named here once, with what fastki uses it for, so that a PyTorch or transformers
+upgrade that moves one breaks this module only.  Nothing here decides values.
+"""
+import sys
+
+import torch
+
+# --------------------------------------------------------------------------- torch.nn
+
+#: the parameter class of lazy modules before their first forward pass (no shape yet)
+UninitializedTensorMixin = torch.nn.parameter.UninitializedTensorMixin
+#: the base of Conv1d/2d/3d and ConvTranspose1d/2d/3d (one reset_parameters for all)
+ConvNd = torch.nn.modules.conv._ConvNd
+#: the base of BatchNorm* and InstanceNorm* (one reset_parameters, running statistics)
+NormBase = torch.nn.modules.batchnorm._NormBase
+
+
+def nn_module_namespaces():
+    """The names of the torch.nn.modules.* submodules imported so far: they import
+    torch.nn.init's functions by name, so a model's reset_parameters() reaches them there."""
+    return [name for name in sys.modules if name.startswith("torch.nn.modules.")]
+
+
+def increment_version(tensor):
+    """Bump tensor's version counter: a write through a NumPy view of its memory bypasses
+    it, and autograd checks it to refuse stale saved tensors."""
+    torch.autograd.graph.increment_version(tensor)
+
+
+# --------------------------------------------------------------------------- DTensor
+
+
+def dtensor_module(tensor):
+    """torch.distributed.tensor when tensor is a DTensor, else None.  (A DTensor exists only
+    once that module is imported, so fastki.torch never imports it itself.)"""
+    module = sys.modules.get("torch.distributed.tensor")
+    if module is not None and isinstance(tensor, module.DTensor):
+        return module
+    return None
+
+
+def placement_types():
+    """(Partial, Replicate, Shard, _StridedShard): the DTensor placements a fill meets."""
+    from torch.distributed.tensor.placement_types import (Partial, Replicate, Shard,
+                                                          _StridedShard)
+    return Partial, Replicate, Shard, _StridedShard
+
+
+def shard_positions(placement, length, chunks, rank):
+    """The positions (a list of ints, in order) along placement's dimension, of the
+    length elements left by earlier mesh dimensions, that mesh rank `rank` of `chunks`
+    holds: torch.distributed.tensor's own split (the local shape and offset computation)."""
+    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
+    if isinstance(placement, _StridedShard):
+        size, offsets = placement.local_shard_size_and_offset(
+            length, chunks, rank, _StridedShardOffsetMode.ALL)
+        return list(offsets) if size else []
+    size, start = placement._local_shard_size_and_offset(length, chunks, rank)
+    return list(range(start, start + size)) if size else []
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def hf_model_type():
+    """transformers' PreTrainedModel when transformers' models are imported, else None
+    (a model of that type can only exist then)."""
+    modeling = sys.modules.get("transformers.modeling_utils")
+    return getattr(modeling, "PreTrainedModel", None)
+
+
+def hf_init_table():
+    """transformers.initialization's TORCH_INIT_FUNCTIONS (its own copy of torch.nn.init's
+    functions, which its init code calls), or None."""
+    hf = sys.modules.get("transformers.initialization")
+    table = getattr(hf, "TORCH_INIT_FUNCTIONS", None)
+    return table if isinstance(table, dict) else None
+
+
+#: the mark transformers sets on modules and tensors it has initialized, and then skips
+HF_INITIALIZED = "_is_hf_initialized"
