@@ -243,10 +243,17 @@ def _plan(module, prefix, rules, allow_meta=False):
             for name, param, qualname in own_params:
                 fill = builtin.fills.get(name) or builtin.fills.get("*")
                 if fill is None:
+                    base = next(b for b in cls.__mro__ if b in _BUILTIN_RULES)
+                    known = ", ".join(repr(n) for n in builtin.fills) or "none"
                     raise TypeError(
-                        f"init_module: no rule for {cls.__module__}.{cls.__qualname__} "
-                        f"(parameter {qualname!r}): PyTorch's {cls.__name__} has no parameter "
-                        f"{name!r}; pass rules={{{cls.__name__}: fn}}")
+                        f"init_module: no rule for parameter {qualname!r} of "
+                        f"{cls.__module__}.{cls.__qualname__}: it subclasses torch.nn."
+                        f"{base.__name__}, whose init fastki.torch restates for its own "
+                        f"parameters only ({known}), and adds {name!r}. Give "
+                        f"{cls.__name__} a reset_parameters() that initializes all its "
+                        f"parameters (init_module then runs it), or pass "
+                        f"rules={{{cls.__name__}: fn}} with fn(module, name, param, *, seed, "
+                        f"stream, qualname) filling each of them")
                 steps.append(_Step(qualname, mod, name, param, fill))
             if builtin.overrides is not None:  # after its submodules, as in PyTorch
                 for param, fill in builtin.overrides(mod):
