@@ -76,10 +76,10 @@ def init_module(module, seed, *, prefix="", rules=None, device=None):
         module.to_empty(device=device)
         steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters
     own = any(step.own for step in steps)
-    with torch.no_grad(), (_OwnInit(module, prefix, seed) if own else _nothing()):
+    with torch.no_grad(), (_OwnInit(module, prefix, seed) if own else _nothing()) as active:
         for step in steps:
             if step.own:
-                _run_own(step)
+                _run_own(step, active)
             else:
                 step.fill(step.module, step.name, step.param, seed=seed,
                           stream=param_stream(step.qualname), qualname=step.qualname)

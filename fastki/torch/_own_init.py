@@ -7,6 +7,7 @@ model's own modules, and transformers.initialization's table -- are replaced by 
 namesakes (fastki/torch/_fills.py), drawing with init_module's seed and the stream of the
 parameter they are called on (fastki/torch/_rules.py's param_stream).
 """
+import contextlib
 import itertools
 import sys
 import threading
@@ -50,6 +51,17 @@ class _OwnInit:
             self.streams.setdefault(id(tensor), (name, param_stream(name)))
         for name, tensor in module.named_buffers(prefix=prefix.rstrip(".")):
             self.streams.setdefault(id(tensor), (name, param_stream(name)))
+        # a tensor held by several modules (tied weights) is initialized once, by the init
+        # code of the module holding it under its first name: the others' calls on it are
+        # skipped, which leaves it as the model's own init leaves a tied model (the tie's
+        # source initialized, its padding row zeroed; the target's draw discarded)
+        self.holders = {}
+        for mod in module.modules():
+            for tensor in itertools.chain(mod.parameters(recurse=False),
+                                          mod.buffers(recurse=False)):
+                if tensor is not None:
+                    self.holders.setdefault(id(tensor), []).append(mod)
+        self.current = None  # the module whose init code runs now (see visiting)
         self.targets = {"torch.nn.init"}
         self.targets.update(_private.nn_module_namespaces())
         for mod in module.modules():  # the model's own code, wherever it is defined
@@ -77,6 +89,8 @@ class _OwnInit:
                 return original(tensor, *args, **kwargs)
             kwargs.pop("generator", None)  # fastki draws from (seed, stream) instead
             known = self.streams.get(id(tensor))
+            if known is not None and self.held_by_another(tensor):
+                return tensor
             if random:
                 if known is None:
                     raise ValueError(
@@ -95,6 +109,23 @@ class _OwnInit:
 
         fill.__name__ = fill.__qualname__ = name
         return fill
+
+    def held_by_another(self, tensor):
+        """Whether tensor is tied and the module whose init code runs now is one of its
+        holders, but not the one that initializes it."""
+        holders = self.holders.get(id(tensor), ())
+        return (len(holders) > 1 and self.current is not None
+                and self.current is not holders[0]
+                and any(self.current is holder for holder in holders))
+
+    @contextlib.contextmanager
+    def visiting(self, module):
+        """Mark module as the one whose init code runs (nested visits restore the outer)."""
+        outer, self.current = self.current, module
+        try:
+            yield
+        finally:
+            self.current = outer
 
     def __enter__(self):
         _OWN_INIT_LOCK.acquire()
@@ -130,8 +161,8 @@ class _OwnInit:
             _OWN_INIT_LOCK.release()
 
 
-def _run_own(step):
-    """Run a module's own init code (inside an active _OwnInit).
+def _run_own(step, active):
+    """Run a module's own init code inside active, an entered _OwnInit.
 
     Embeddings with a padding_idx and a sharded (DTensor) weight: their init code zeroes
     weight[padding_idx], which for a DTensor is a gathered copy, not the shard; their
@@ -144,7 +175,7 @@ def _run_own(step):
     try:
         for m in padded:
             m.padding_idx = None
-        _run_own_code(step)
+        _run_own_code(step, active)
     finally:
         for m, idx in zip(padded, saved):
             m.padding_idx = idx
@@ -152,10 +183,11 @@ def _run_own(step):
         _zero_row(m.weight, m.padding_idx)
 
 
-def _run_own_code(step):
+def _run_own_code(step, active):
     mod = step.module
     if step.own == "reset":
-        getattr(mod, _own_reset(type(mod)))()
+        with active.visiting(mod):
+            getattr(mod, _own_reset(type(mod)))()
         return
     # transformers marks what it has initialized (modules and tensors) and skips it
     # afterwards: the marks are cleared so that its code runs on everything again
@@ -170,9 +202,24 @@ def _run_own_code(step):
     # the model's own class
     own_class = next(c for c in type(mod).__mro__ if not c.__module__.startswith("torch."))
     mod.__dict__["is_custom_code"] = own_class.is_custom_code
+    # each model's per-module init (transformers calls it on every module, children first)
+    # runs marked as that module's visit, so that tied tensors are written once (held_by_another)
+    models = [sub for sub in mod.modules() if callable(getattr(sub, "_initialize_weights", None))]
+    for model in models:
+        model.__dict__["_initialize_weights"] = _visiting_each(model._initialize_weights, active)
     try:
         mod.initialize_weights()
     finally:
         del mod.__dict__["is_custom_code"]
+        for model in models:
+            model.__dict__.pop("_initialize_weights", None)
+
+
+def _visiting_each(initialize, active):
+    """initialize(module, ...), a model's per-module init, run as a visit of module."""
+    def visit(module, *args, **kwargs):
+        with active.visiting(module):
+            return initialize(module, *args, **kwargs)
+    return visit
 
 
