@@ -99,3 +99,69 @@ def test_transformers_tied_embeddings_keep_their_padding_row(build):
     expected[0] = 0
     assert raw(words.weight) == raw(expected)
     assert model.cls.predictions.decoder.weight is words.weight
+
+
+# --------------------------------------------------------------------------- parametrized weights
+
+
+class Normed(nn.Module):
+    """A convolution under parametrizations.weight_norm (dim=2, as Wav2Vec2's positional
+    convolution), a Linear under the legacy weight_norm, and an orthogonal parametrization."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(8, 16, 5), dim=2)
+        with pytest.warns(FutureWarning, match="weight_norm"):
+            self.legacy = nn.utils.weight_norm(nn.Linear(8, 12))
+        self.ortho = nn.utils.parametrizations.orthogonal(nn.Linear(6, 6, bias=False))
+
+
+def kaiming_sqrt5(shape, name, seed=SEED):
+    """PyTorch's default Linear/Conv weight init, on fastki: U(-b, b), b = 1 / sqrt(fan_in)."""
+    bound = math.sqrt(3.0) * (math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)) / math.sqrt(
+        math.prod(shape[1:])))
+    return torch.from_numpy(fastki.uniform(tuple(shape), -bound, bound, seed=seed,
+                                           stream=ft.param_stream(name)))
+
+
+def test_parametrized_weights_store_what_their_init_code_sets():
+    """The layer's reset_parameters() fills the weight it sees (drawn from the stream of
+    "conv.weight"); the stored tensors are what that value implies: v = the value and
+    g = its norm (weight_norm), the parametrization's right_inverse (orthogonal)."""
+    model = Normed()
+    ft.init_module(model, SEED)
+    expected = kaiming_sqrt5((16, 8, 5), "conv.weight")
+    stored = model.conv.parametrizations.weight
+    assert raw(stored.original1) == raw(expected)
+    assert raw(stored.original0) == raw(torch.norm_except_dim(expected, 2, 2))
+    expected = kaiming_sqrt5((12, 8), "legacy.weight")
+    assert raw(model.legacy.weight_v) == raw(expected)
+    assert raw(model.legacy.weight_g) == raw(torch.norm_except_dim(expected, 2, 0))
+    assert torch.allclose(model.legacy.weight, expected, rtol=1e-6, atol=0)  # recomputed
+    expected = kaiming_sqrt5((6, 6), "ortho.weight")
+    with torch.no_grad():
+        ortho = Normed().ortho  # the same value through torch's own assignment path
+        ortho.weight = expected
+    assert raw(model.ortho.parametrizations.weight.original) == raw(
+        ortho.parametrizations.weight.original)
+    # the same bytes however torch was seeded when the model was built
+    torch.manual_seed(99)
+    again = ft.init_module(Normed(), SEED)
+    assert state_bytes(again) == state_bytes(model)
+
+
+def test_parametrized_weight_its_init_code_never_sets_is_refused():
+    class Frozen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.utils.parametrizations.weight_norm(nn.Linear(4, 4))
+
+    model = Frozen()
+    model.lin.reset_parameters = lambda: None  # sets nothing: what to store is unknown
+    with pytest.raises(ValueError) as caught:
+        ft.init_module(model, SEED)
+    assert str(caught.value) == (
+        "init_module: 'lin.weight' is computed from stored tensors (a parametrization or "
+        "weight_norm) and the model's own init code did not set it, so fastki cannot tell "
+        "what to store; give the module a reset_parameters() that sets it, or pass rules= "
+        "for the module holding it")

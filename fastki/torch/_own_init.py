@@ -12,6 +12,7 @@ import itertools
 import sys
 import threading
 import warnings
+from typing import NamedTuple
 
 import torch
 
@@ -62,6 +63,10 @@ class _OwnInit:
                 if tensor is not None:
                     self.holders.setdefault(id(tensor), []).append(mod)
         self.current = None  # the module whose init code runs now (see visiting)
+        self.prefix = prefix.rstrip(".")
+        self.module = module
+        self.computed = []  # _Computed: parametrized tensors, set up in __enter__
+        self.written = set()  # ids of the model's tensors its init code has filled
         self.targets = {"torch.nn.init"}
         self.targets.update(_private.nn_module_namespaces())
         for mod in module.modules():  # the model's own code, wherever it is defined
@@ -91,6 +96,8 @@ class _OwnInit:
             known = self.streams.get(id(tensor))
             if known is not None and self.held_by_another(tensor):
                 return tensor
+            if known is not None:
+                self.written.add(id(tensor))
             if random:
                 if known is None:
                     raise ValueError(
@@ -130,6 +137,7 @@ class _OwnInit:
     def __enter__(self):
         _OWN_INIT_LOCK.acquire()
         try:
+            self.enter_computed()
             replacements = {name: self.replacement(name) for name in _TORCH_INIT}
             originals = {id(f): name for name, f in _TORCH_INIT.items()}
             for module_name in sorted(self.targets):
@@ -152,13 +160,82 @@ class _OwnInit:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         try:
             for namespace, attr, value in reversed(self.saved):
                 namespace[attr] = value
             self.saved.clear()
+            if exc_type is None:
+                self.store_computed()
         finally:
+            if self.cache is not None:
+                self.cache.__exit__(None, None, None)
+                self.cache = None
             _OWN_INIT_LOCK.release()
+
+    cache = None
+
+    def enter_computed(self):
+        """Give each tensor the model computes from stored ones (a parametrization's value,
+        a legacy weight_norm's weight) one tensor object for the whole run, named and
+        streamed as the attribute the model's init code sees ("conv.weight")."""
+        self.cache = _private.parametrization_cache()
+        self.cache.__enter__()
+        for module_name, mod in self.module.named_modules(prefix=self.prefix):
+            for attr, plist in _private.parametrizations(mod).items():
+                self.computed.append(_Computed(f"{module_name}.{attr}".lstrip("."), mod, attr,
+                                               getattr(mod, attr), plist, None))
+            for hook in _private.legacy_weight_norms(mod):
+                # a plain attribute, recomputed before each forward: a fresh leaf for the run
+                value = getattr(mod, hook.name).detach().clone()
+                setattr(mod, hook.name, value)
+                self.computed.append(_Computed(f"{module_name}.{hook.name}".lstrip("."), mod,
+                                               hook.name, value, None, hook))
+        for item in self.computed:
+            self.streams[id(item.value)] = (item.qualname, param_stream(item.qualname))
+            self.holders[id(item.value)] = [item.module]
+
+    def store_computed(self):
+        """Write each computed tensor's stored tensors as the value the model's init code
+        gave it implies (the parametrization's right_inverse: weight_norm's g = the norm of
+        the value, v = the value); refuse one that its init code never set."""
+        unset = [item.qualname for item in self.computed if id(item.value) not in self.written]
+        if unset:
+            raise ValueError(
+                f"init_module: {', '.join(repr(n) for n in unset)} is computed from stored "
+                f"tensors (a parametrization or weight_norm) and the model's own init code "
+                f"did not set it, so fastki cannot tell what to store; give the module a "
+                f"reset_parameters() that sets it, or pass rules= for the module holding it")
+        for item in self.computed:
+            item.store()
+
+
+class _Computed(NamedTuple):
+    """A tensor the model computes from stored ones: plist (torch parametrizations) or
+    hook (a legacy weight_norm) says how."""
+    qualname: str
+    module: object
+    attr: str
+    value: torch.Tensor
+    plist: object
+    hook: object
+
+    def store(self):
+        if self.hook is not None:
+            g = getattr(self.module, self.attr + "_g")
+            v = getattr(self.module, self.attr + "_v")
+            v.copy_(self.value)
+            g.copy_(torch.norm_except_dim(self.value, 2, self.hook.dim))
+            setattr(self.module, self.attr, self.hook.compute_weight(self.module))
+            return
+        originals = self.value
+        for parametrization in reversed(self.plist):
+            originals = parametrization.right_inverse(originals)
+        if isinstance(originals, torch.Tensor):
+            self.plist.original.copy_(originals)
+        else:
+            for i, tensor in enumerate(originals):
+                getattr(self.plist, f"original{i}").copy_(tensor)
 
 
 def _run_own(step, active):

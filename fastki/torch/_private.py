@@ -6,6 +6,8 @@ upgrade that moves one breaks this module only.  Nothing here decides values.
 import sys
 
 import torch
+from torch.nn.utils import parametrize as _parametrize
+from torch.nn.utils.weight_norm import WeightNorm as _LegacyWeightNorm
 
 # --------------------------------------------------------------------------- torch.nn
 
@@ -81,3 +83,30 @@ def hf_init_table():
 
 #: the mark transformers sets on modules and tensors it has initialized, and then skips
 HF_INITIALIZED = "_is_hf_initialized"
+
+
+# --------------------------------------------------------------------------- parametrizations
+
+#: the module holding a parametrized tensor's parametrizations and its stored originals
+ParametrizationList = _parametrize.ParametrizationList
+
+
+def parametrizations(module):
+    """{tensor name: ParametrizationList} of module's parametrized tensors
+    (torch.nn.utils.parametrize: parametrizations.weight_norm, orthogonal, ...)."""
+    if not _parametrize.is_parametrized(module):
+        return {}
+    return dict(module.parametrizations.items())
+
+
+def parametrization_cache():
+    """A context in which each parametrized tensor is computed once and the same tensor is
+    returned at every access (torch.nn.utils.parametrize.cached)."""
+    return _parametrize.cached()
+
+
+def legacy_weight_norms(module):
+    """The legacy torch.nn.utils.weight_norm hooks on module: each recomputes the plain
+    attribute ``hook.name`` from ``<name>_g`` and ``<name>_v`` before every forward."""
+    return [hook for hook in module._forward_pre_hooks.values()
+            if isinstance(hook, _LegacyWeightNorm)]

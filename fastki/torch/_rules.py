@@ -223,6 +223,8 @@ def _plan(module, prefix, rules, allow_meta=False):
                 check(param, qualname)  # a lazy module's: refused, whatever the rule
             own_params.append((name, param, qualname))
         root = hf_root.get(module_name)
+        if isinstance(mod, _private.ParametrizationList) and user is None:
+            continue  # originals: written from the value its module's init code sets
         if user is None:
             for _, param, qualname in own_params:
                 check(param, qualname)
@@ -237,6 +239,11 @@ def _plan(module, prefix, rules, allow_meta=False):
         if user is not None or root is not None:
             if root is None or root == module_name:
                 steps.extend(deferred.pop(root, ()))
+            continue
+        computed = _private.parametrizations(mod) or _private.legacy_weight_norms(mod)
+        if computed and _own_reset(cls) is not None:
+            # its init code sets the computed tensor; its stored ones follow (_own_init.py)
+            steps.append(_Step(prefix + module_name, mod, own="reset"))
             continue
         builtin, why = _builtin_rule(cls)
         if builtin is not None:
