@@ -89,7 +89,7 @@ def test_reset_parameters_runs_with_torch_init_drawing_from_fastki():
     assert torch.nn.modules.activation.xavier_uniform_ is ft._own_init._TORCH_INIT["xavier_uniform_"]
 
 
-def test_own_init_random_fill_on_a_temporary_is_refused():
+def test_own_init_random_fill_on_a_temporary_draws_from_its_call_site():
     class Temp(nn.Module):
         def __init__(self):
             super().__init__()
@@ -101,11 +101,11 @@ def test_own_init_random_fill_on_a_temporary_is_refused():
             with torch.no_grad():
                 self.w.copy_(scratch)
 
-    with pytest.raises(ValueError, match=r"init_module: the model's own init code called "
-                                         r"orthogonal_ on a tensor that is not one of its "
-                                         r"parameters or buffers"):
-        ft.init_module(Temp(), 1)
-    assert nn.init.orthogonal_ is ft._own_init._TORCH_INIT["orthogonal_"]  # restored after the error
+    model = ft.init_module(Temp(), 1, prefix="t.")
+    # the stream named by the module whose code ran, the call, and its count there
+    expected = ft.orthogonal_(torch.empty(4, 4), seed=1, stream=ft.param_stream("t:orthogonal_#0"))
+    assert raw(model.w) == raw(expected)
+    assert nn.init.orthogonal_ is ft._own_init._TORCH_INIT["orthogonal_"]  # restored after
 
 
 def test_own_init_leaves_other_threads_on_torch():

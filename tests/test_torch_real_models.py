@@ -165,3 +165,73 @@ def test_parametrized_weight_its_init_code_never_sets_is_refused():
         "weight_norm) and the model's own init code did not set it, so fastki cannot tell "
         "what to store; give the module a reset_parameters() that sets it, or pass rules= "
         "for the module holding it")
+
+
+# --------------------------------------------------------------------------- no draw escapes
+
+
+class Drawing(nn.Module):
+    """Init code that draws outside torch.nn.init: torch.rand then copy_ (as Mamba's
+    dt_proj.bias), Tensor.normal_ on ``weight.data``, torch.randn_like, torch.randint."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(30, 20))
+        self.bias = nn.Parameter(torch.empty(30))
+        self.scale = nn.Parameter(torch.empty(20))
+        self.register_buffer("index", torch.empty(7, dtype=torch.int64))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.weight.data.normal_(0.0, 0.25)
+        with torch.no_grad():
+            self.bias.copy_(torch.rand(30) * 2 - 1)
+            self.scale.copy_(torch.randn_like(self.scale).abs())
+            self.index.copy_(torch.randint(3, 9, (7,)))
+
+
+def test_torch_draws_in_init_code_come_from_fastki_streams():
+    runs = []
+    for torch_seed in (0, 1):
+        torch.manual_seed(torch_seed)
+        model = Drawing()
+        state = torch.random.get_rng_state()
+        ft.init_module(model, SEED, prefix="d.")
+        assert torch.equal(torch.random.get_rng_state(), state)  # torch's generator untouched
+        runs.append(state_bytes(model))
+    assert runs[0] == runs[1]
+    # the parameter's own stream for a draw on it (through .data too); the call site's
+    # stream ("<module>:<call>#<count>") for a temporary
+    assert raw(model.weight) == raw(0.25 * expected_normal((30, 20), 1.0, "d.weight"))
+    u = fastki.uniform((30,), 0.0, 1.0, seed=SEED, stream=ft.param_stream("d:rand#0"))
+    assert raw(model.bias) == raw(torch.from_numpy(u) * 2 - 1)
+    z = fastki.normal((20,), 0.0, 1.0, seed=SEED, stream=ft.param_stream("d:randn_like#0"))
+    assert raw(model.scale) == raw(torch.from_numpy(z).abs())
+    u = fastki.uniform((7,), 0.0, 1.0, seed=SEED, stream=ft.param_stream("d:randint#0"),
+                       dtype="float64")
+    assert model.index.tolist() == (3 + np.floor(u * 6)).astype(np.int64).tolist()
+
+
+class Exponential(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rate = nn.Parameter(torch.empty(10))
+
+    def reset_parameters(self):
+        self.rate.data.exponential_()  # a draw fastki does not route
+
+
+def test_unrouted_torch_draw_is_refused_naming_the_parameter_unless_allowed():
+    model = nn.Sequential(nn.Linear(3, 3), Exponential())
+    with pytest.raises(ValueError) as caught:
+        ft.init_module(model, SEED)
+    assert str(caught.value) == (
+        "init_module: the init code of '1' (Exponential) (its parameters and buffers: "
+        "1.rate) drew from torch's global generator by a call fastki does not route "
+        "(fastki routes torch.nn.init, torch.rand, randn, randint, normal, rand_like, "
+        "randn_like and Tensor.uniform_/normal_), so its values would depend on "
+        "torch.manual_seed; pass allow_torch_draws=True to accept that")
+    ft.init_module(model, SEED, allow_torch_draws=True)
+    assert torch.all(model[1].rate > 0)
+    with pytest.raises(TypeError, match=r"^allow_torch_draws must be a bool, got str$"):
+        ft.init_module(model, SEED, allow_torch_draws="yes")

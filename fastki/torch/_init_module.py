@@ -21,7 +21,7 @@ def _on_meta(module):
     return False
 
 
-def init_module(module, seed, *, prefix="", rules=None, device=None):
+def init_module(module, seed, *, prefix="", rules=None, device=None, allow_torch_draws=False):
     """Re-initialize every parameter of module the way the model initializes itself, each
     drawn from fastki with ``seed`` and the stream of its qualified name; reset
     BatchNorm/InstanceNorm running statistics.
@@ -60,6 +60,9 @@ def init_module(module, seed, *, prefix="", rules=None, device=None):
     if prefix and not prefix.endswith("."):
         raise ValueError(f"prefix must be empty or end with '.', as in 'decoder.', got {prefix!r}")
     rules = _rules_arg(rules)
+    if not isinstance(allow_torch_draws, bool):
+        raise TypeError(f"allow_torch_draws must be a bool, got "
+                        f"{type(allow_torch_draws).__name__}")
     if device is not None:
         device = torch.device(device)
         if device.type == "meta":
@@ -76,7 +79,8 @@ def init_module(module, seed, *, prefix="", rules=None, device=None):
         module.to_empty(device=device)
         steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters
     own = any(step.own for step in steps)
-    with torch.no_grad(), (_OwnInit(module, prefix, seed) if own else _nothing()) as active:
+    own_init = _OwnInit(module, prefix, seed, allow_torch_draws) if own else _nothing()
+    with torch.no_grad(), own_init as active:
         for step in steps:
             if step.own:
                 _run_own(step, active)

@@ -34,6 +34,37 @@ _DEPRECATED_NAMES = ("uniform", "normal", "constant", "eye", "dirac", "xavier_un
 _TORCH_INIT = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES + _DEPRECATED_NAMES
                if hasattr(torch.nn.init, name)}
 _OWN_INIT_LOCK = threading.RLock()
+# torch's random functions that init code uses to make values it then copies in
+# (Mamba's dt_proj.bias: torch.rand), and the in-place draws of Tensor; while init_module
+# runs a model's code, these draw from fastki (_OwnInit.torch_draw, tensor_draw)
+_TORCH_DRAWS = {name: getattr(torch, name) for name in
+                ("rand", "randn", "randint", "normal", "rand_like", "randn_like")}
+_TENSOR_DRAWS = {name: getattr(torch.Tensor, name) for name in ("uniform_", "normal_")}
+
+
+def _memory_key(tensor):
+    """What identifies a tensor's elements in memory (an alias such as ``param.data`` has
+    the same key), or None where there is none to compare (meta, DTensor, no storage)."""
+    try:
+        if tensor.device.type == "meta" or _private.dtensor_module(tensor) is not None:
+            return None
+        pointer = tensor.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+    if pointer == 0:
+        return None
+    return (pointer, tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()),
+            tensor.dtype)
+
+
+def _randint_range(args, kwargs):
+    """(low, high) of torch.randint's arguments: (high, size) or (low, high, size)."""
+    numbers = [a for a in args if not isinstance(a, (tuple, list, torch.Size))]
+    if "high" in kwargs:
+        return kwargs.get("low", numbers[0] if numbers else 0), kwargs["high"]
+    if len(numbers) >= 2:
+        return numbers[0], numbers[1]
+    return kwargs.get("low", 0), numbers[0]
 
 
 class _OwnInit:
@@ -44,7 +75,7 @@ class _OwnInit:
     view, copy or temporary of the model's init code, which fastki cannot name: those are
     a ValueError."""
 
-    def __init__(self, module, prefix, seed):
+    def __init__(self, module, prefix, seed, allow_torch_draws=False):
         self.seed = seed
         self.thread = threading.get_ident()
         self.streams = {}
@@ -66,12 +97,20 @@ class _OwnInit:
         self.prefix = prefix.rstrip(".")
         self.module = module
         self.computed = []  # _Computed: parametrized tensors, set up in __enter__
+        self.names = {id(mod): name for name, mod in module.named_modules(prefix=self.prefix)}
+        self.site_counts = {}
+        self.by_memory = {}  # _memory_key -> the model's tensor with that memory
+        for tensor in itertools.chain(module.parameters(), module.buffers()):
+            self.by_memory.setdefault(_memory_key(tensor), tensor)
+        self.by_memory.pop(None, None)
+        self.allow_torch_draws = allow_torch_draws
         self.written = set()  # ids of the model's tensors its init code has filled
         self.targets = {"torch.nn.init"}
         self.targets.update(_private.nn_module_namespaces())
         for mod in module.modules():  # the model's own code, wherever it is defined
             self.targets.update(c.__module__ for c in type(mod).__mro__)
         self.saved = []
+        self.saved_methods = []
 
     def replacement(self, name):
         if not name.endswith("_"):  # a deprecated name: torch's warning, then the fill
@@ -93,18 +132,19 @@ class _OwnInit:
             if threading.get_ident() != self.thread:
                 return original(tensor, *args, **kwargs)
             kwargs.pop("generator", None)  # fastki draws from (seed, stream) instead
-            known = self.streams.get(id(tensor))
+            tensor, known = self.resolve(tensor)
             if known is not None and self.held_by_another(tensor):
                 return tensor
             if known is not None:
                 self.written.add(id(tensor))
+            if known is None and _private.dtensor_module(tensor) is not None:
+                raise ValueError(
+                    f"init_module: the model's own init code called {name} on a DTensor "
+                    f"that is not one of its parameters or buffers: a view of a sharded "
+                    f"parameter is a gathered copy, and writing it would change nothing")
             if random:
-                if known is None:
-                    raise ValueError(
-                        f"init_module: the model's own init code called {name} on a tensor "
-                        f"that is not one of its parameters or buffers (a view, a copy or a "
-                        f"temporary): fastki cannot tell which stream to draw it from")
-                return ours(tensor, *args, seed=self.seed, stream=known[1], **kwargs)
+                stream = known[1] if known is not None else self.site_stream(name)
+                return ours(tensor, *args, seed=self.seed, stream=stream, **kwargs)
             if known is None and _private.dtensor_module(tensor) is not None:
                 raise ValueError(
                     f"init_module: the model's own init code called {name} on a DTensor "
@@ -116,6 +156,103 @@ class _OwnInit:
 
         fill.__name__ = fill.__qualname__ = name
         return fill
+
+    def resolve(self, tensor):
+        """(tensor, (name, stream)) for one of the model's tensors -- itself, or an alias of
+        all its memory such as ``param.data`` (then the model's tensor is returned) --
+        else (tensor, None)."""
+        known = self.streams.get(id(tensor))
+        if known is None and isinstance(tensor, torch.Tensor):
+            same = self.by_memory.get(_memory_key(tensor))
+            if same is not None:
+                return same, self.streams[id(same)]
+        return tensor, known
+
+    def site_stream(self, call):
+        """The stream of a draw that is not one of the model's tensors (a temporary made by
+        torch.rand, a view): named by the module whose init code runs, the call, and how
+        many such calls that module's code made before ("dt_proj:rand#0")."""
+        owner = self.names.get(id(self.current), "") if self.current is not None else ""
+        key = (owner, call)
+        count = self.site_counts.get(key, 0)
+        self.site_counts[key] = count + 1
+        return param_stream(f"{owner}:{call}#{count}")
+
+    def torch_draw(self, name):
+        """torch.<name> (rand, randn, randint, normal, rand_like, randn_like) made of
+        fastki's values from the call site's stream (in this thread)."""
+        original = _TORCH_DRAWS[name]
+
+        def draw(*args, generator=None, **kwargs):
+            if threading.get_ident() != self.thread:
+                if generator is not None:
+                    kwargs["generator"] = generator
+                return original(*args, **kwargs)
+            if kwargs.get("out") is not None:
+                raise ValueError(f"init_module: the model's own init code called torch.{name} "
+                                 f"with out=, which fastki does not route")
+            requires_grad = kwargs.pop("requires_grad", False)
+            stream = self.site_stream(name)
+            if name == "normal" and any(isinstance(a, torch.Tensor) for a in args[:2]):
+                mean, std = (list(args[:2]) + [kwargs.pop("mean", 0.0), kwargs.pop("std", 1.0)])[:2]
+                shape = torch.broadcast_shapes(*(a.shape for a in (mean, std)
+                                                 if isinstance(a, torch.Tensor)))
+                like = mean if isinstance(mean, torch.Tensor) else std
+                z = torch.empty(shape, dtype=like.dtype, device=like.device)
+                _fills.normal_(z, 0.0, 1.0, seed=self.seed, stream=stream)
+                return (mean + std * z).requires_grad_(requires_grad)
+            # the result's shape, dtype and device, from torch itself on the meta device
+            device = kwargs.pop("device", None)
+            if name.endswith("_like"):
+                device = device if device is not None else args[0].device
+            elif device is None:
+                device = torch.get_default_device()
+            shaped = original(*args, device="meta", **kwargs)
+            result = torch.empty(shaped.shape, dtype=shaped.dtype, device=device)
+            if name in ("rand", "rand_like"):
+                _fills.uniform_(result, 0.0, 1.0, seed=self.seed, stream=stream)
+            elif name == "randint":
+                low, high = _randint_range(args, kwargs)
+                u = torch.empty(shaped.shape, dtype=torch.float64)
+                _fills.uniform_(u, 0.0, 1.0, seed=self.seed, stream=stream)
+                values = (low + torch.floor(u * (high - low))).clamp_(max=high - 1)
+                result.copy_(values)
+            else:  # randn, randn_like, normal(mean: float, std: float, size)
+                mean, std = (list(args[:2]) + [kwargs.get("mean", 0.0), kwargs.get("std", 1.0)]
+                             )[:2] if name == "normal" else (0.0, 1.0)
+                _fills.normal_(result, mean, std, seed=self.seed, stream=stream)
+            return result.requires_grad_(requires_grad)
+
+        draw.__name__ = draw.__qualname__ = name
+        return draw
+
+    def tensor_draw(self, name):
+        """Tensor.<name> (uniform_, normal_) drawing from fastki: from the stream of the
+        model's tensor it is called on, else from the call site's (in this thread)."""
+        original = _TENSOR_DRAWS[name]
+        ours = getattr(_fills, name)
+        names = ("from", "to") if name == "uniform_" else ("mean", "std")
+        defaults = (0.0, 1.0)
+
+        def draw(tensor, *args, generator=None, **kwargs):
+            if threading.get_ident() != self.thread or tensor.dtype not in _FLOAT_DTYPES:
+                if generator is not None:
+                    kwargs["generator"] = generator
+                return original(tensor, *args, **kwargs)
+            values = list(args) + [kwargs.pop(n, d) for n, d in zip(names[len(args):],
+                                                                    defaults[len(args):])]
+            target, known = self.resolve(tensor)
+            if known is not None and self.held_by_another(target):
+                return tensor
+            if known is not None:
+                self.written.add(id(target))
+            stream = known[1] if known is not None else self.site_stream(f"Tensor.{name}")
+            with torch.no_grad():
+                ours(target, *values, seed=self.seed, stream=stream)
+            return tensor
+
+        draw.__name__ = draw.__qualname__ = name
+        return draw
 
     def held_by_another(self, tensor):
         """Whether tensor is tied and the module whose init code runs now is one of its
@@ -129,10 +266,26 @@ class _OwnInit:
     def visiting(self, module):
         """Mark module as the one whose init code runs (nested visits restore the outer)."""
         outer, self.current = self.current, module
+        before = None if self.allow_torch_draws else torch.random.get_rng_state()
         try:
             yield
+            if before is not None and not torch.equal(before, torch.random.get_rng_state()):
+                self.refuse_torch_draw(module)
         finally:
             self.current = outer
+
+    def refuse_torch_draw(self, module):
+        name = self.names.get(id(module), "")
+        own = [f"{name}.{n}".lstrip(".") for n, _ in itertools.chain(
+            module.named_parameters(recurse=False), module.named_buffers(recurse=False))]
+        reached = f" (its parameters and buffers: {', '.join(own)})" if own else ""
+        raise ValueError(
+            f"init_module: the init code of {name or 'the model'!r} "
+            f"({type(module).__qualname__}){reached} drew from torch's global generator "
+            f"by a call fastki does not route (fastki routes torch.nn.init, torch.rand, "
+            f"randn, randint, normal, rand_like, randn_like and Tensor.uniform_/normal_), "
+            f"so its values would depend on torch.manual_seed; pass "
+            f"allow_torch_draws=True to accept that")
 
     def __enter__(self):
         _OWN_INIT_LOCK.acquire()
@@ -149,6 +302,20 @@ class _OwnInit:
                     if name is not None and value is _TORCH_INIT[name]:
                         self.saved.append((namespace, attr, value))
                         namespace[attr] = replacements[name]
+            draws = {name: self.torch_draw(name) for name in _TORCH_DRAWS}
+            originals_of = {id(f): name for name, f in _TORCH_DRAWS.items()}
+            for module_name in sorted(self.targets | {"torch"}):
+                namespace = getattr(sys.modules.get(module_name), "__dict__", None)
+                if namespace is None:
+                    continue
+                for attr, value in list(namespace.items()):
+                    name = originals_of.get(id(value))
+                    if name is not None and value is _TORCH_DRAWS[name]:
+                        self.saved.append((namespace, attr, value))
+                        namespace[attr] = draws[name]
+            for name, original in _TENSOR_DRAWS.items():
+                self.saved_methods.append((name, original))
+                setattr(torch.Tensor, name, self.tensor_draw(name))
             table = _private.hf_init_table()
             if table is not None:
                 for name, value in list(table.items()):
@@ -165,6 +332,9 @@ class _OwnInit:
             for namespace, attr, value in reversed(self.saved):
                 namespace[attr] = value
             self.saved.clear()
+            for name, original in reversed(self.saved_methods):
+                setattr(torch.Tensor, name, original)
+            self.saved_methods.clear()
             if exc_type is None:
                 self.store_computed()
         finally:
