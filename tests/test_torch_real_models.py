@@ -235,3 +235,67 @@ def test_unrouted_torch_draw_is_refused_naming_the_parameter_unless_allowed():
     assert torch.all(model[1].rate > 0)
     with pytest.raises(TypeError, match=r"^allow_torch_draws must be a bool, got str$"):
         ft.init_module(model, SEED, allow_torch_draws="yes")
+
+
+# --------------------------------------------------------------------------- part by part
+
+
+def check_only(build, only, seed=SEED, whole=None):
+    """init_module(model, seed, only=only) on a fresh model: the selected tensors (by
+    first name; a tied tensor goes with its first name) equal a whole-model init's bytes,
+    every other tensor keeps its bytes."""
+    whole = whole if whole is not None else state_bytes(ft.init_module(build(), seed))
+    model = build()
+    before = state_bytes(model)
+    ft.init_module(model, seed, only=only)
+    after = state_bytes(model)
+    parts = [only] if isinstance(only, str) else only
+    first = {}
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        first.setdefault(id(tensor), name)
+    names = {name: first[id(tensor)] for name, tensor in model.state_dict(keep_vars=True).items()}
+    chosen = 0
+    for key in after:
+        if any(names[key] == p or names[key].startswith(p + ".") for p in parts):
+            chosen += 1
+            assert after[key] == whole[key], key
+        else:
+            assert after[key] == before[key], key
+    assert chosen > 0
+
+
+def test_only_plain_pytorch_parts():
+    def build():
+        torch.manual_seed(3)
+        return nn.Sequential(TiedLM(), Drawing(), Normed(), nn.BatchNorm1d(4))
+
+    whole = state_bytes(ft.init_module(build(), SEED))
+    for only in ("0", "0.mix", "1", ["2.conv", "3"], "2.ortho"):
+        check_only(build, only, whole=whole)
+
+
+def test_only_refuses_names_that_are_not_in_the_model():
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(ValueError) as caught:
+        ft.init_module(model, SEED, only="1")
+    assert str(caught.value) == ("only: '1' names no module, parameter or buffer of the model "
+                                 "(names as named_modules() spells them)")
+    with pytest.raises(TypeError, match=r"^only must be a qualified-name prefix \(str\) or a "
+                                        r"non-empty list of them, got 3$"):
+        ft.init_module(model, SEED, only=3)
+    with pytest.raises(ValueError, match=r"^only= and device= together are not supported"):
+        ft.init_module(model, SEED, only="0", device="cpu")
+
+
+def test_a_transformers_part_alone_is_refused_naming_only():
+    transformers = pytest.importorskip("transformers")
+    model = transformers.BertForMaskedLM(bert_config(transformers))
+    before = state_bytes(model)
+    with pytest.raises(ValueError) as caught:
+        ft.init_module(model.bert.encoder.layer[0], SEED, prefix="bert.encoder.layer.0.")
+    assert str(caught.value) == (
+        "init_module: BertLayer (prefix='bert.encoder.layer.0.') is a part of a Hugging Face "
+        "model, whose init code (its _init_weights) lives on the model, not on the part: "
+        "initialize the part with init_module(model, seed, only='bert.encoder.layer.0'), "
+        "which gives it the whole model's values and touches nothing else")
+    assert state_bytes(model) == before

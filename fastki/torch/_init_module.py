@@ -11,7 +11,7 @@ from .._validate import _seed_arg
 from . import _private
 from ._memory import _part
 from ._own_init import _OwnInit, _run_own
-from ._rules import _plan, _rules_arg, param_stream
+from ._rules import _plan, _rules_arg, _Selection, param_stream
 
 
 def _on_meta(module):
@@ -21,7 +21,8 @@ def _on_meta(module):
     return False
 
 
-def init_module(module, seed, *, prefix="", rules=None, device=None, allow_torch_draws=False):
+def init_module(module, seed, *, prefix="", only=None, rules=None, device=None,
+                allow_torch_draws=False):
     """Re-initialize every parameter of module the way the model initializes itself, each
     drawn from fastki with ``seed`` and the stream of its qualified name; reset
     BatchNorm/InstanceNorm running statistics.
@@ -67,6 +68,13 @@ def init_module(module, seed, *, prefix="", rules=None, device=None, allow_torch
         device = torch.device(device)
         if device.type == "meta":
             raise ValueError("device must be where the model is materialized, not 'meta'")
+    selection = _Selection.from_arg(only, module, prefix)
+    if selection.parts is not None and device is not None:
+        raise ValueError("only= and device= together are not supported: materialize the "
+                         "model (init_module(model, seed, device=...)) and then re-initialize "
+                         "parts with only=")
+    if prefix:
+        _refuse_part_of_a_model(module, prefix)
     steps = _plan(module, prefix, rules, allow_meta=device is not None)
     if device is not None and not _on_meta(module):
         elsewhere = {str(_part(p).local.device) for p in module.parameters()
@@ -79,18 +87,40 @@ def init_module(module, seed, *, prefix="", rules=None, device=None, allow_torch
         module.to_empty(device=device)
         steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters
     own = any(step.own for step in steps)
-    own_init = _OwnInit(module, prefix, seed, allow_torch_draws) if own else _nothing()
+    own_init = _OwnInit(module, prefix, seed, allow_torch_draws, selection) if own else _nothing()
     with torch.no_grad(), own_init as active:
         for step in steps:
             if step.own:
-                _run_own(step, active)
-            else:
+                if selection.visits(active.names[id(step.module)]):
+                    _run_own(step, active)
+            elif selection.selects(step.qualname):
                 step.fill(step.module, step.name, step.param, seed=seed,
                           stream=param_stream(step.qualname), qualname=step.qualname)
-        for mod in module.modules():
-            if isinstance(mod, _private.NormBase):
+        for name, mod in module.named_modules(prefix=prefix.rstrip(".")):
+            if isinstance(mod, _private.NormBase) and selection.selects(name):
                 mod.reset_running_stats()
     return module
+
+
+def _refuse_part_of_a_model(module, prefix):
+    """A part of a Hugging Face model given alone (prefix=) is initialized by code that lives
+    on the model (its _init_weights), not on the part: refuse rather than give other values.
+    A model held inside another (a base model) carries its own code and is accepted."""
+    hf_type = _private.hf_model_type()
+    if hf_type is None or isinstance(module, hf_type):
+        return
+    covered = set()  # modules inside a Hugging Face model held by the part: its code
+    for name, mod in module.named_modules():
+        if isinstance(mod, hf_type):
+            covered.update(id(sub) for sub in mod.modules())
+    for name, mod in module.named_modules():
+        if type(mod).__module__.startswith("transformers.") and id(mod) not in covered:
+            raise ValueError(
+                f"init_module: {type(module).__qualname__} (prefix={prefix!r}) is a part of a "
+                f"Hugging Face model, whose init code (its _init_weights) lives on the model, "
+                f"not on the part: initialize the part with "
+                f"init_module(model, seed, only={prefix.rstrip('.')!r}), which gives it the "
+                f"whole model's values and touches nothing else")
 
 
 class _nothing:

@@ -18,7 +18,7 @@ import torch
 
 from . import _fills, _private
 from ._memory import _FLOAT_DTYPES, _zero_row
-from ._rules import _own_reset, param_stream
+from ._rules import _own_reset, _Selection, param_stream
 
 # torch.nn.init's functions as torch defines them: what a model's own init code calls,
 # directly or through modules that imported them by name (torch.nn.modules.*), or through
@@ -75,7 +75,7 @@ class _OwnInit:
     view, copy or temporary of the model's init code, which fastki cannot name: those are
     a ValueError."""
 
-    def __init__(self, module, prefix, seed, allow_torch_draws=False):
+    def __init__(self, module, prefix, seed, allow_torch_draws=False, selection=None):
         self.seed = seed
         self.thread = threading.get_ident()
         self.streams = {}
@@ -104,6 +104,9 @@ class _OwnInit:
             self.by_memory.setdefault(_memory_key(tensor), tensor)
         self.by_memory.pop(None, None)
         self.allow_torch_draws = allow_torch_draws
+        self.selection = selection if selection is not None else _Selection(None)
+        self.standins = set()  # ids of the meta stand-ins of tensors only= leaves alone
+        self.swapped = []  # (tensor dict, key, the model's own tensor), restored on exit
         self.written = set()  # ids of the model's tensors its init code has filled
         self.targets = {"torch.nn.init"}
         self.targets.update(_private.nn_module_namespaces())
@@ -133,6 +136,8 @@ class _OwnInit:
                 return original(tensor, *args, **kwargs)
             kwargs.pop("generator", None)  # fastki draws from (seed, stream) instead
             tensor, known = self.resolve(tensor)
+            if self.left_alone(tensor, known, name):
+                return tensor
             if known is not None and self.held_by_another(tensor):
                 return tensor
             if known is not None:
@@ -167,6 +172,50 @@ class _OwnInit:
             if same is not None:
                 return same, self.streams[id(same)]
         return tensor, known
+
+    def left_alone(self, tensor, known, call):
+        """Whether a fill of tensor is skipped because only= leaves it alone: a stand-in,
+        or a view of one (which takes its call-site count, as it would in a whole run)."""
+        if id(tensor) in self.standins:
+            return True
+        if known is None and self.standins and tensor.device.type == "meta":
+            self.site_stream(call)
+            return True
+        return False
+
+    def stand_in(self):
+        """Swap every tensor only= leaves alone for a meta stand-in of its shape (shared by
+        all its holders) while the code runs: writes to it do nothing and cost nothing;
+        the stand-in draws from nothing and keeps the tensor's name."""
+        if self.selection.parts is None:
+            return
+        made = {}
+        for name, tensor in itertools.chain(self.module.named_parameters(prefix=self.prefix),
+                                            self.module.named_buffers(prefix=self.prefix)):
+            if id(tensor) not in made and not self.selection.selects(name):
+                standin = torch.empty(tensor.shape, dtype=tensor.dtype, device="meta")
+                if isinstance(tensor, torch.nn.Parameter):
+                    standin = torch.nn.Parameter(standin, requires_grad=tensor.requires_grad)
+                made[id(tensor)] = standin
+                self.streams[id(standin)] = self.streams.get(id(tensor), (name, None))
+                self.standins.add(id(standin))
+        for mod in self.module.modules():
+            for tensors in (mod._parameters, mod._buffers):
+                for key, tensor in list(tensors.items()):
+                    if tensor is not None and id(tensor) in made:
+                        self.swapped.append((tensors, key, tensor))
+                        tensors[key] = made[id(tensor)]
+        self.holders = {}
+        for mod in self.module.modules():
+            for tensor in itertools.chain(mod.parameters(recurse=False),
+                                          mod.buffers(recurse=False)):
+                if tensor is not None:
+                    self.holders.setdefault(id(tensor), []).append(mod)
+
+    def restore(self):
+        for tensors, key, tensor in reversed(self.swapped):
+            tensors[key] = tensor
+        self.swapped.clear()
 
     def site_stream(self, call):
         """The stream of a draw that is not one of the model's tensors (a temporary made by
@@ -242,6 +291,8 @@ class _OwnInit:
             values = list(args) + [kwargs.pop(n, d) for n, d in zip(names[len(args):],
                                                                     defaults[len(args):])]
             target, known = self.resolve(tensor)
+            if self.left_alone(target, known, f"Tensor.{name}"):
+                return tensor
             if known is not None and self.held_by_another(target):
                 return tensor
             if known is not None:
@@ -290,6 +341,7 @@ class _OwnInit:
     def __enter__(self):
         _OWN_INIT_LOCK.acquire()
         try:
+            self.stand_in()
             self.enter_computed()
             replacements = {name: self.replacement(name) for name in _TORCH_INIT}
             originals = {id(f): name for name, f in _TORCH_INIT.items()}
@@ -341,6 +393,7 @@ class _OwnInit:
             if self.cache is not None:
                 self.cache.__exit__(None, None, None)
                 self.cache = None
+            self.restore()
             _OWN_INIT_LOCK.release()
 
     cache = None
@@ -352,6 +405,8 @@ class _OwnInit:
         self.cache = _private.parametrization_cache()
         self.cache.__enter__()
         for module_name, mod in self.module.named_modules(prefix=self.prefix):
+            if not self.selection.selects(module_name):
+                continue  # its originals are stand-ins: nothing to store
             for attr, plist in _private.parametrizations(mod).items():
                 self.computed.append(_Computed(f"{module_name}.{attr}".lstrip("."), mod, attr,
                                                getattr(mod, attr), plist, None))
@@ -463,8 +518,11 @@ def _run_own_code(step, active):
 
 
 def _visiting_each(initialize, active):
-    """initialize(module, ...), a model's per-module init, run as a visit of module."""
+    """initialize(module, ...), a model's per-module init, run as a visit of module (and
+    not at all for a module that only= leaves out, holding no part either)."""
     def visit(module, *args, **kwargs):
+        if not active.selection.visits(active.names.get(id(module), "")):
+            return None
         with active.visiting(module):
             return initialize(module, *args, **kwargs)
     return visit

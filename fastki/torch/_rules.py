@@ -301,3 +301,48 @@ def _rules_arg(rules):
             raise TypeError(f"rules[{cls.__name__}] must be callable, got {type(fn).__name__}")
     return dict(rules)
 
+
+
+class _Selection:
+    """init_module's only=: the parts (qualified-name prefixes) to initialize.  A tensor is
+    selected when its first qualified name lies in a part; a module's init code runs when
+    the module lies in a part or holds one (an ancestor's code may write into the part)."""
+
+    def __init__(self, parts):
+        self.parts = parts  # None: everything
+
+    @classmethod
+    def from_arg(cls, only, module, prefix):
+        if only is None:
+            return cls(None)
+        if isinstance(only, str):
+            only = [only]
+        elif not isinstance(only, (list, tuple)) or not only:
+            raise TypeError(f"only must be a qualified-name prefix (str) or a non-empty list "
+                            f"of them, got {_show(only)}")
+        parts = []
+        names = [name for name, _ in module.named_modules(prefix=prefix.rstrip("."))]
+        names += [name for name, _ in module.named_parameters(prefix=prefix.rstrip("."))]
+        names += [name for name, _ in module.named_buffers(prefix=prefix.rstrip("."))]
+        for part in only:
+            if not isinstance(part, str):
+                raise TypeError(f"only must hold str prefixes, got {_show(part)}")
+            part = part.rstrip(".")
+            if not any(_within(name, part) for name in names):
+                raise ValueError(f"only: {part!r} names no module, parameter or buffer of "
+                                 f"the model (names as named_modules() spells them"
+                                 f"{', after prefix=' + repr(prefix) if prefix else ''})")
+            parts.append(part)
+        return cls(tuple(parts))
+
+    def selects(self, name):
+        return self.parts is None or any(_within(name, part) for part in self.parts)
+
+    def visits(self, module_name):
+        return self.parts is None or any(
+            _within(module_name, part) or _within(part, module_name) for part in self.parts)
+
+
+def _within(name, part):
+    """Whether qualified name lies in part (equal to it, or below it); "" holds all."""
+    return part == "" or name == part or name.startswith(part + ".")
