@@ -299,3 +299,42 @@ def test_a_transformers_part_alone_is_refused_naming_only():
         "initialize the part with init_module(model, seed, only='bert.encoder.layer.0'), "
         "which gives it the whole model's values and touches nothing else")
     assert state_bytes(model) == before
+
+
+# --------------------------------------------------------------------------- meta device
+
+
+class Scaled(nn.Module):
+    """A constructor constant no init code sets (as CLIP's logit_scale)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lm = TiedLM()
+        self.logit_scale = nn.Parameter(torch.tensor(2.6592))
+
+    def reset_parameters(self):
+        pass  # its children have their own; logit_scale keeps the constructor's value
+
+
+def test_meta_materialized_equals_eager_ties_and_constants_kept():
+    eager = ft.init_module(Scaled(), SEED)
+    with ft.meta_device():
+        model = Scaled()
+    assert model.lm.embed.weight.is_meta and not model.logit_scale.is_meta
+    ft.init_module(model, SEED, device="cpu")
+    assert model.lm.head.weight is model.lm.embed.weight  # tied again after to_empty
+    assert state_bytes(model) == state_bytes(eager)
+    assert model.logit_scale.item() == torch.tensor(2.6592).item()
+
+
+def test_meta_tensor_nothing_writes_is_refused_naming_it():
+    with torch.device("meta"):
+        model = Scaled()
+    with pytest.raises(ValueError) as caught:
+        ft.init_module(model, SEED, device="cpu")
+    assert str(caught.value) == (
+        "init_module: after materializing the model from the meta device nothing wrote "
+        "'logit_scale': no rule or init code sets it, and its constructor's value was lost "
+        "on the meta device. Build the model inside fastki.torch.meta_device(), which keeps "
+        "the constants a constructor makes with torch.tensor, or give the module a "
+        "reset_parameters() or a rules= entry that sets it")

@@ -24,8 +24,8 @@ the sharding.  docs/torch.md has the details.
 
 The package, one module per idea: _memory (tensor and DTensor memory, staging), _fills
 (the torch.nn.init namesakes), _rules (init_module's rules and plan), _own_init (running a
-model's own init code), _init_module (init_module itself), _private (the private APIs of
-torch and transformers it relies on).
+model's own init code), _meta (meta-device models: building, materializing), _init_module
+(init_module itself), _private (the private APIs of torch and transformers it relies on).
 
 ``import fastki`` does not import torch; ``import fastki.torch`` does.
 """
@@ -35,6 +35,7 @@ from ._fills import (calculate_gain, constant, constant_, dirac, dirac_, eye, ey
                      trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_,
                      xavier_uniform, xavier_uniform_, zeros_)
 from ._init_module import init_module
+from ._meta import meta_device
 from ._rules import param_stream
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "sparse_",
     "init_module",
     "param_stream",
+    "meta_device",
 ]

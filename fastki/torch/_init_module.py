@@ -10,6 +10,7 @@ import torch
 from .._validate import _seed_arg
 from . import _private
 from ._memory import _part
+from ._meta import _materialize
 from ._own_init import _OwnInit, _run_own
 from ._rules import _plan, _rules_arg, _Selection, param_stream
 
@@ -83,8 +84,9 @@ def init_module(module, seed, *, prefix="", only=None, rules=None, device=None,
             raise ValueError(f"device={str(device)!r} materializes a model built on the meta "
                              f"device; this one is on {', '.join(sorted(elsewhere))}: move it "
                              f"with module.to(...) or leave device= out")
+    written = None
     if device is not None and _on_meta(module):
-        module.to_empty(device=device)
+        written = _materialize(module, device, prefix.rstrip("."))
         steps = _plan(module, prefix, rules)  # to_empty may have swapped the parameters
     own = any(step.own for step in steps)
     own_init = _OwnInit(module, prefix, seed, allow_torch_draws, selection) if own else _nothing()
@@ -99,6 +101,8 @@ def init_module(module, seed, *, prefix="", only=None, rules=None, device=None,
         for name, mod in module.named_modules(prefix=prefix.rstrip(".")):
             if isinstance(mod, _private.NormBase) and selection.selects(name):
                 mod.reset_running_stats()
+    if written is not None:
+        written.refuse_unwritten()
     return module
 
 
