@@ -325,6 +325,8 @@ def test_meta_materialized_equals_eager_ties_and_constants_kept():
     assert model.lm.head.weight is model.lm.embed.weight  # tied again after to_empty
     assert state_bytes(model) == state_bytes(eager)
     assert model.logit_scale.item() == torch.tensor(2.6592).item()
+    with torch.device("meta"):  # torch's own meta context is as it was
+        assert torch.tensor(1.0).is_meta
 
 
 def test_meta_tensor_nothing_writes_is_refused_naming_it():

@@ -12,6 +12,7 @@ import itertools
 
 import torch
 
+from . import _private
 from ._memory import _part
 
 _DATA_FACTORIES = ("tensor", "as_tensor")
@@ -37,6 +38,7 @@ def meta_device():
     ...     model = transformers.CLIPModel(config)
     >>> fastki.torch.init_module(model, seed=0, device="cpu")  # doctest: +SKIP
     """
+    _private.prime_device_constructors()
     saved = {name: getattr(torch, name) for name in _DATA_FACTORIES}
 
     def on_cpu(factory):

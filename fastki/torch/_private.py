@@ -110,3 +110,11 @@ def legacy_weight_norms(module):
     attribute ``hook.name`` from ``<name>_g`` and ``<name>_v`` before every forward."""
     return [hook for hook in module._forward_pre_hooks.values()
             if isinstance(hook, _LegacyWeightNorm)]
+
+
+def prime_device_constructors():
+    """Have torch.device(...)'s context list its factory functions now: it caches the
+    list at its first use (torch.utils._device._device_constructors), and a list made while
+    fastki.torch.meta_device() wraps torch.tensor would hold the wrapper, not torch's."""
+    import torch.utils._device
+    torch.utils._device._device_constructors()
