@@ -340,3 +340,253 @@ def test_meta_tensor_nothing_writes_is_refused_naming_it():
         "on the meta device. Build the model inside fastki.torch.meta_device(), which keeps "
         "the constants a constructor makes with torch.tensor, or give the module a "
         "reset_parameters() or a rules= entry that sets it")
+
+
+# --------------------------------------------------------------------------- the corpus
+# 23 Transformers architectures from tiny configs (nothing downloaded): encoders, decoders,
+# encoder-decoders, mixtures of experts, vision, speech and a state-space model.  Each is
+# built a few times (a build takes well under a second), so the whole corpus runs in
+# seconds.
+
+
+def _corpus(T):
+    D = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+             num_attention_heads=4, max_position_embeddings=32, pad_token_id=0)
+
+    def dec(**kw):
+        d = dict(D, num_key_value_heads=2)
+        d.update(kw)
+        return d
+
+    def w2v():
+        return T.Wav2Vec2Config(
+            vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=48, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3),
+            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, codevector_dim=16,
+            proj_codevector_dim=16, num_codevectors_per_group=8, num_codevector_groups=2,
+            pad_token_id=0)
+
+    return {
+        "bert": (T.BertForMaskedLM, lambda: T.BertConfig(**D)),
+        "roberta": (T.RobertaForMaskedLM, lambda: T.RobertaConfig(**dict(D, pad_token_id=1))),
+        "distilbert": (T.DistilBertForMaskedLM, lambda: T.DistilBertConfig(
+            vocab_size=96, dim=32, hidden_dim=48, n_layers=2, n_heads=4,
+            max_position_embeddings=32, pad_token_id=0)),
+        "t5": (T.T5ForConditionalGeneration, lambda: T.T5Config(
+            vocab_size=96, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_heads=4,
+            pad_token_id=0, decoder_start_token_id=0)),
+        "bart": (T.BartForConditionalGeneration, lambda: T.BartConfig(
+            vocab_size=96, d_model=32, encoder_layers=2, decoder_layers=2,
+            encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=48,
+            decoder_ffn_dim=48, max_position_embeddings=32, pad_token_id=1)),
+        "gpt_neox": (T.GPTNeoXForCausalLM, lambda: T.GPTNeoXConfig(**dict(D, pad_token_id=None))),
+        "opt": (T.OPTForCausalLM, lambda: T.OPTConfig(
+            vocab_size=96, hidden_size=32, ffn_dim=48, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=32, word_embed_proj_dim=32,
+            pad_token_id=1)),
+        "falcon": (T.FalconForCausalLM, lambda: T.FalconConfig(
+            vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)),
+        "mistral": (T.MistralForCausalLM, lambda: T.MistralConfig(**dec())),
+        "qwen2": (T.Qwen2ForCausalLM, lambda: T.Qwen2Config(**dec())),
+        "qwen3": (T.Qwen3ForCausalLM, lambda: T.Qwen3Config(**dec(head_dim=8))),
+        "gemma2": (T.Gemma2ForCausalLM, lambda: T.Gemma2Config(**dec(head_dim=8))),
+        "phi3": (T.Phi3ForCausalLM, lambda: T.Phi3Config(**dec())),
+        "mixtral": (T.MixtralForCausalLM, lambda: T.MixtralConfig(
+            **dec(num_local_experts=4, num_experts_per_tok=2))),
+        "qwen2_moe": (T.Qwen2MoeForCausalLM, lambda: T.Qwen2MoeConfig(**dec(
+            num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+            shared_expert_intermediate_size=40))),
+        "qwen3_moe": (T.Qwen3MoeForCausalLM, lambda: T.Qwen3MoeConfig(**dec(
+            head_dim=8, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24))),
+        "deepseek_v3": (T.DeepseekV3ForCausalLM, lambda: T.DeepseekV3Config(**dec(
+            num_key_value_heads=4, moe_intermediate_size=24, n_routed_experts=4,
+            n_shared_experts=1, num_experts_per_tok=2, n_group=1, topk_group=1,
+            first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=8,
+            qk_nope_head_dim=8, v_head_dim=8))),
+        "vit": (T.ViTForImageClassification, lambda: T.ViTConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+            image_size=16, patch_size=4, num_labels=5)),
+        "clip": (T.CLIPModel, lambda: T.CLIPConfig(
+            text_config=dict(vocab_size=96, hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=4, intermediate_size=48,
+                             max_position_embeddings=32, eos_token_id=2, bos_token_id=1,
+                             pad_token_id=0),
+            vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                               intermediate_size=48, image_size=16, patch_size=4),
+            projection_dim=16)),
+        "whisper": (T.WhisperForConditionalGeneration, lambda: T.WhisperConfig(
+            vocab_size=96, d_model=32, encoder_layers=2, decoder_layers=2,
+            encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=48,
+            decoder_ffn_dim=48, num_mel_bins=8, max_source_positions=16,
+            max_target_positions=32, pad_token_id=0, decoder_start_token_id=1, bos_token_id=1,
+            eos_token_id=2, suppress_tokens=None, begin_suppress_tokens=None)),
+        "wav2vec2_pretraining": (T.Wav2Vec2ForPreTraining, w2v),
+        "wav2vec2_ctc": (T.Wav2Vec2ForCTC, w2v),
+        "mamba": (T.MambaForCausalLM, lambda: T.MambaConfig(
+            vocab_size=96, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2,
+            conv_kernel=4, time_step_rank=4, pad_token_id=0)),
+    }
+
+
+CORPUS_NAMES = ["bert", "roberta", "distilbert", "t5", "bart", "gpt_neox", "opt", "falcon",
+                "mistral", "qwen2", "qwen3", "gemma2", "phi3", "mixtral", "qwen2_moe",
+                "qwen3_moe", "deepseek_v3", "vit", "clip", "whisper", "wav2vec2_pretraining",
+                "wav2vec2_ctc", "mamba"]
+
+
+def named_tensors(model):
+    """{first qualified name: tensor} of every parameter and buffer (non-persistent ones
+    included: they are part of what the model builds)."""
+    return dict(list(model.named_parameters()) + list(model.named_buffers()))
+
+
+def tensor_bytes(model):
+    return {name: raw(tensor) for name, tensor in named_tensors(model).items()}
+
+
+# Two-sample Kolmogorov-Smirnov at alpha = 1e-6 (a false alarm once in a million tensor
+# pairs) on the three largest random tensors of each model, as the issue asks.  With
+# n = m >= 1536 values the critical distance is at most sqrt(ln(2 / alpha) / 2) *
+# sqrt(2 / n) = 0.098.  Normal values whose std is off by a factor 2 lie D = 0.16 apart
+# (max |Phi(x) - Phi(x / 2)|), with a sampling sd near 0.013 at this n: detected with power
+# above 0.9999.  A factor 1.5 (D = 0.097) is at the edge: detected about half the time.
+KS_ALPHA = 1e-6
+KS_MIN_SIZE = 1536
+
+
+def check_own_distributions(ours, own, own_again):
+    """ours: init_module's tensors; own, own_again: the model's own init under two torch
+    seeds.  A tensor the two own inits agree on is the model's deterministic value (a
+    constant, a buffer, a computed table): ours must equal it byte for byte.  Rows both
+    leave zero (padding rows) must be zero in ours.  The largest random tensors must pass
+    the KS test against the model's own values."""
+    from scipy import stats
+    random = []
+    for name, tensor in own.items():
+        if is_parametrized_original(name):
+            continue
+        mine = ours[name]
+        if torch.equal(tensor, own_again[name]):
+            assert raw(mine) == raw(tensor), f"{name}: not the model's deterministic value"
+            continue
+        if tensor.dim() == 2:
+            zero_rows = ((tensor == 0).all(dim=1) & (own_again[name] == 0).all(dim=1))
+            assert bool((mine[zero_rows] == 0).all()), f"{name}: a padding row is not zero"
+        random.append((tensor.numel(), name))
+    checked = 0
+    for size, name in sorted(random, reverse=True)[:3]:
+        if size < KS_MIN_SIZE:
+            break
+        result = stats.ks_2samp(ours[name].detach().double().reshape(-1).numpy(),
+                                own[name].detach().double().reshape(-1).numpy())
+        assert result.pvalue > KS_ALPHA, (name, result)
+        checked += 1
+    assert checked > 0
+
+
+def is_parametrized_original(name):
+    """Wav2Vec2's weight-normed positional convolution: its own init fills the computed
+    weight, which transformers then discards; fastki stores what that fill implies (see
+    test_parametrized_weights_store_what_their_init_code_sets), so the stored originals
+    are not compared with transformers' leftovers."""
+    return ".parametrizations." in name
+
+
+def first_block(model):
+    import re
+    for name, _ in model.named_modules():
+        if re.search(r"\.(layers|layer|h|block)\.0$", name):
+            return name
+    raise AssertionError(f"no block in {type(model).__name__}")
+
+
+def base_part(model):
+    prefix = model.base_model_prefix
+    if prefix and hasattr(model, prefix) and isinstance(getattr(model, prefix), nn.Module):
+        return prefix
+    return next(name for name, _ in model.named_children())
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    transformers = pytest.importorskip("transformers")
+    return _corpus(transformers)
+
+
+@pytest.mark.parametrize("arch", CORPUS_NAMES)
+def test_corpus_architecture_initialized_as_its_own_code_says(arch, corpus):
+    from transformers.initialization import no_init_weights
+    cls, config = corpus[arch]
+
+    def build(torch_seed, own_init=True):
+        torch.manual_seed(torch_seed)
+        if own_init:
+            return cls(config())
+        with no_init_weights():
+            model = cls(config())
+        model.tie_weights()  # no_init_weights skips init_weights(), which ties them
+        return model
+
+    own, own_again = named_tensors(build(11)), named_tensors(build(12))
+    model = ft.init_module(build(13), SEED)
+    ours = named_tensors(model)
+    whole = tensor_bytes(model)
+    # the same bytes from a build without the model's own init, under another torch seed
+    assert tensor_bytes(ft.init_module(build(14, own_init=False), SEED)) == whole
+    check_own_distributions(ours, own, own_again)
+    # meta, materialized, equals eager (constructor constants kept by meta_device)
+    with ft.meta_device():
+        meta = cls(config())
+    assert tensor_bytes(ft.init_module(meta, SEED, device="cpu")) == whole
+    # part by part: a block and the base model equal the whole and touch nothing else
+    for part in (first_block(model), base_part(model)):
+        fresh = build(15)
+        before = tensor_bytes(fresh)
+        ft.init_module(fresh, SEED, only=part)
+        after = tensor_bytes(fresh)
+        assert any(k == part or k.startswith(part + ".") for k in after), part
+        for key in after:
+            inside = key == part or key.startswith(part + ".")
+            assert after[key] == (whole[key] if inside else before[key]), (part, key)
+
+
+# The plain-PyTorch corpus: custom modules with reset_parameters() of their own, torch
+# draws in init code, parametrizations, tied weights, constructor constants, and torch's
+# own composite layers.
+PLAIN_CORPUS = {
+    "tied": TiedLM,
+    "drawing": Drawing,
+    "parametrized": Normed,
+    "constant": Scaled,
+    "transformer": lambda: nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1,
+                                          num_decoder_layers=1, dim_feedforward=24,
+                                          batch_first=True),
+    "recurrent": lambda: nn.Sequential(nn.Embedding(50, 8, padding_idx=3), nn.LSTM(8, 12),
+                                       nn.GRUCell(12, 6)),
+    "convolutional": lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.PReLU(),
+                                           nn.ConvTranspose2d(8, 4, 2), nn.GroupNorm(2, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(PLAIN_CORPUS))
+def test_plain_corpus_independent_of_torch_seed_meta_and_part_by_part(name):
+    build = PLAIN_CORPUS[name]
+
+    def seeded(torch_seed):
+        torch.manual_seed(torch_seed)
+        return build()
+
+    whole = tensor_bytes(ft.init_module(seeded(1), SEED))
+    assert tensor_bytes(ft.init_module(seeded(2), SEED)) == whole
+    if name != "parametrized":  # torch's orthogonal() reads values: not buildable on meta
+        with ft.meta_device():
+            meta = build()
+        assert tensor_bytes(ft.init_module(meta, SEED, device="cpu")) == whole
+    for part, _ in seeded(3).named_children():
+        fresh = seeded(4)
+        before = tensor_bytes(fresh)
+        ft.init_module(fresh, SEED, only=part)
+        after = tensor_bytes(fresh)
+        for key in after:
+            inside = key == part or key.startswith(part + ".")
+            assert after[key] == (whole[key] if inside else before[key]), (part, key)
