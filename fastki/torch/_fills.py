@@ -7,10 +7,13 @@ and backend, and equal ``fastki.uniform/normal/truncated_normal(tuple(tensor.sha
 dtype=<the tensor's dtype>)`` element for element in logical (C) order.  Where the values
 go (memory, staging, DTensor shards) is fastki/torch/_memory.py's.
 """
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,10 +113,28 @@ _LINEAR_NONLINEARITIES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpos
                           "conv_transpose2d", "conv_transpose3d", "sigmoid")
 
 
-def calculate_gain(nonlinearity, param=None):
-    """The recommended gain for a nonlinearity, torch.nn.init.calculate_gain's table:
-    1 for linear, conv*, conv_transpose* and sigmoid; 5/3 for tanh; sqrt(2) for relu;
-    sqrt(2 / (1 + negative_slope**2)) for leaky_relu (param, default 0.01); 3/4 for selu."""
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity, torch.nn.init.calculate_gain's table.
+
+    Parameters
+    ----------
+    nonlinearity : str
+        "linear", "conv1d/2d/3d", "conv_transpose1d/2d/3d" and "sigmoid" (gain 1), "tanh"
+        (5/3), "relu" (sqrt(2)), "leaky_relu" (sqrt(2 / (1 + negative_slope**2))), "selu"
+        (3/4).
+    param : float or None, optional
+        leaky_relu's negative_slope (default 0.01).
+
+    Returns
+    -------
+    float
+        The gain (the int 1 for the gain-1 names, as torch returns).
+
+    Raises
+    ------
+    ValueError
+        An unknown nonlinearity, or a param that is not a number.
+    """
     if nonlinearity in _LINEAR_NONLINEARITIES:
         return 1
     if nonlinearity == "tanh":
@@ -157,12 +178,38 @@ def _fan_for_mode(tensor, mode):
 # --------------------------------------------------------------------------- random fills
 
 
-def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=0):
+def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, *, seed: int | None = None,
+             stream: int = 0) -> torch.Tensor:
     """Fill tensor with values uniform in [a, b): ``fastki.uniform(shape, a, b, ...)``.
 
     b itself never occurs, in float16 and bfloat16 too (as with torch; fastki clamps before
     rounding, docs/algorithm.md section 7).  Non-contiguous tensors are filled through a
     contiguous temporary.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+    a, b : float
+        The interval's ends, finite, a <= b.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
     """
     _check_tensor(tensor)
     lo, hi = _finite(a, "a"), _finite(b, "b")
@@ -177,9 +224,39 @@ def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=0):
     return _fill(tensor, generate)
 
 
-def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=0):
+def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, *,
+            seed: int | None = None, stream: int = 0) -> torch.Tensor:
     """Fill tensor with normal values: ``fastki.normal(shape, mean, std, ...)``.
-    Non-contiguous tensors are filled through a contiguous temporary."""
+
+    Non-contiguous tensors are filled through a contiguous temporary.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+    mean : float
+        Finite.
+    std : float
+        Finite and >= 0.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
+    """
     _check_tensor(tensor)
     m, s = _finite(mean, "mean"), _std_arg(std)
     seed, stream = _seed_stream(seed, stream)
@@ -187,7 +264,8 @@ def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=0):
         shape, m, s, seed=seed, stream=stream, dtype=out.dtype, out=out, block=block)))
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=0):
+def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, *, seed: int | None = None, stream: int = 0) -> torch.Tensor:
     """Fill tensor with normal values truncated to [a, b] (absolute bounds, as in torch).
 
     Every value lies in [a, b] exactly, in the tensor's dtype.  The bounds are turned into
@@ -197,9 +275,37 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
     when mean is more than 2 std outside [a, b]; fastki has no such weakness).
 
     Where only one value of the dtype lies in [a, b] every element takes it; std=0 gives
-    mean clamped to [a, b] (the limit of the distribution as std goes to 0).  a > b, or an
-    interval holding no finite value of the dtype, is a ValueError.  Non-contiguous tensors
-    are filled through a contiguous temporary.
+    mean clamped to [a, b] (the limit of the distribution as std goes to 0).
+    Non-contiguous tensors are filled through a contiguous temporary.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+    mean : float
+        Finite.
+    std : float
+        Finite and >= 0.
+    a, b : float
+        The interval, a <= b (infinite ends allowed), holding a finite value of the dtype.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
     """
     part = _check_tensor(tensor)
     m, s = _finite(mean, "mean"), _std_arg(std)
@@ -273,9 +379,38 @@ def _end_in_gap(edge, beyond, loc, scale):
     return z
 
 
-def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=0):
-    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)), PyTorch's
-    fans ((out, in, *kernel) layout; fewer than 2 dimensions is an error)."""
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0, *, seed: int | None = None,
+                    stream: int = 0) -> torch.Tensor:
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    PyTorch's fans: weights laid out (out, in, *kernel).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        At least 2 dimensions.
+    gain : float
+        A finite scale factor.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
+    """
     _check_tensor(tensor)
     std = _xavier_std(tensor, gain)
     if tensor.numel() == 0:
@@ -284,8 +419,36 @@ def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=0):
     return uniform_(tensor, -bound, bound, seed=seed, stream=stream)
 
 
-def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=0):
-    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0, *, seed: int | None = None,
+                   stream: int = 0) -> torch.Tensor:
+    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        At least 2 dimensions.
+    gain : float
+        A finite scale factor.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
+    """
     _check_tensor(tensor)
     std = _xavier_std(tensor, gain)
     if tensor.numel() == 0:
@@ -311,10 +474,41 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
-                     stream=0):
-    """He uniform: U(-bound, bound) with bound = gain * sqrt(3 / fan), gain from
-    calculate_gain(nonlinearity, a) and fan the fan_in or fan_out of mode."""
+def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu", *, seed: int | None = None,
+                     stream: int = 0) -> torch.Tensor:
+    """He uniform: U(-bound, bound) with bound = gain * sqrt(3 / fan).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        At least 2 dimensions; a zero-element tensor is left as it is, with torch's warning.
+    a : float
+        leaky_relu's negative slope, for calculate_gain(nonlinearity, a).
+    mode : str
+        "fan_in" or "fan_out": the fan the variance is scaled by.
+    nonlinearity : str
+        A name calculate_gain knows.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
+    """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     if std is None:
         return tensor
@@ -322,16 +516,49 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, s
     return uniform_(tensor, -bound, bound, seed=seed, stream=stream)
 
 
-def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
-                    stream=0):
-    """He normal: N(0, std^2) with std = gain / sqrt(fan)."""
+def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", *, seed: int | None = None,
+                    stream: int = 0) -> torch.Tensor:
+    """He normal: N(0, std^2) with std = gain / sqrt(fan).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        At least 2 dimensions; a zero-element tensor is left as it is, with torch's warning.
+    a : float
+        leaky_relu's negative slope, for calculate_gain(nonlinearity, a).
+    mode : str
+        "fan_in" or "fan_out".
+    nonlinearity : str
+        A name calculate_gain knows.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
+    """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     if std is None:
         return tensor
     return normal_(tensor, 0.0, std, seed=seed, stream=stream)
 
 
-def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
+def orthogonal_(tensor: torch.Tensor, gain: float = 1, *, seed: int | None = None,
+                stream: int = 0) -> torch.Tensor:
     """Fill tensor with gain times a (semi-)orthogonal matrix, flattened as torch does:
     rows = size(0), cols = numel // rows.
 
@@ -339,6 +566,32 @@ def orthogonal_(tensor, gain=1, *, seed=None, stream=0):
     cols), factored by NumPy's QR with the signs of R's diagonal moved into Q, multiplied
     by gain in float64 and rounded once to the tensor's dtype by copy_.  Its bits are those
     of the machine's LAPACK: reproducible on one installation, possibly not across them.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        At least 2 dimensions.
+    gain : float
+        A finite scale factor.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
     """
     part = _check_tensor(tensor)
     if tensor.dim() < 2:
@@ -368,7 +621,8 @@ _SPARSE_KEY_OFFSET = 1 << 63
 _SPARSE_CHUNK = 1 << 20  # keys sorted per chunk of columns: memory stays bounded
 
 
-def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=0):
+def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *,
+            seed: int | None = None, stream: int = 0) -> torch.Tensor:
     """Fill a 2-D tensor with N(0, std^2) values and zero ceil(sparsity * rows) of them in
     each column, as torch.nn.init.sparse_.
 
@@ -376,6 +630,34 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=0):
     rows whose keys are smallest, the key of row i being the 64-bit word pair
     ``fastki.random_raw(2, seed, stream, offset=2**63 + 2 * (j * rows + i))`` (first word
     high), ties broken by row: deterministic from (seed, stream) like the values.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        Exactly 2 dimensions.
+    sparsity : float
+        The fraction of each column zeroed, in [0, 1].
+    std : float
+        Finite and >= 0.
+    seed : int or None, optional
+        fastki's seed, 0 <= seed < 2**64; None draws one from the operating system.
+    stream : int, optional
+        fastki's stream, 0 <= stream < 2**64 (default 0): independent values per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype; an argument has the wrong type.
+    ValueError
+        tensor is refused (meta, sparse, a lazy module's uninitialized parameter, a
+        Partial DTensor) or an argument is out of range; nothing is written.
     """
     part = _check_tensor(tensor)
     if tensor.ndimension() != 2:
@@ -415,8 +697,29 @@ def _rows_to_zero(rows, j0, j1, num_zeros, seed, stream):
 # --------------------------------------------------------------------------- constant fills
 
 
-def constant_(tensor, val):
-    """Fill tensor with val (rounded to the tensor's dtype by torch)."""
+def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
+    """Fill tensor with val (rounded to the tensor's dtype by torch).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+    val : float
+        A real number (NaN and infinities included) within the dtype's range.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype.
+    ValueError
+        tensor is refused (meta, sparse, a Partial DTensor); nothing is written.
+    """
     part = _check_tensor(tensor)
     v = _real(val, "val")
     if math.isfinite(v) and math.isinf(_nearest(v, tensor.dtype)):
@@ -426,18 +729,76 @@ def constant_(tensor, val):
     return tensor
 
 
-def ones_(tensor):
-    """Fill tensor with 1."""
+def ones_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill tensor with 1.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype.
+    ValueError
+        tensor is refused (meta, sparse, a Partial DTensor); nothing is written.
+    """
     return constant_(tensor, 1.0)
 
 
-def zeros_(tensor):
-    """Fill tensor with 0."""
+def zeros_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill tensor with 0.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype.
+    ValueError
+        tensor is refused (meta, sparse, a Partial DTensor); nothing is written.
+    """
     return constant_(tensor, 0.0)
 
 
-def eye_(tensor):
-    """Fill a 2-D tensor with the identity matrix (rectangular allowed)."""
+def eye_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill a 2-D tensor with the identity matrix (rectangular allowed).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        Exactly 2 dimensions.
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype.
+    ValueError
+        tensor is refused (meta, sparse, a Partial DTensor); nothing is written.
+    """
     part = _check_tensor(tensor)
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
@@ -448,9 +809,31 @@ def eye_(tensor):
     return tensor
 
 
-def dirac_(tensor, groups=1):
+def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta: in each of groups
-    groups, output channel d passes input channel d through at the kernel's centre."""
+    groups, output channel d passes input channel d through at the kernel's centre.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A dense float32, float64, float16 or bfloat16 tensor on any device, or a DTensor
+        (each rank fills its local shard), filled in place.
+        3, 4 or 5 dimensions.
+    groups : int
+        >= 1, dividing size(0).
+
+    Returns
+    -------
+    torch.Tensor
+        tensor itself.
+
+    Raises
+    ------
+    TypeError
+        tensor is not a torch.Tensor, or has another dtype.
+    ValueError
+        tensor is refused (meta, sparse, a Partial DTensor); nothing is written.
+    """
     part = _check_tensor(tensor)
     if tensor.ndimension() not in (3, 4, 5):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
@@ -477,14 +860,17 @@ def _deprecated(fill):
     new_name = fill.__name__
     old_name = new_name[:-1]
 
-    def alias(*args, **kwargs):
+    def alias(*args: Any, **kwargs: Any) -> torch.Tensor:
         warnings.warn(f"`fastki.torch.{old_name}` is deprecated in favor of "
                       f"`fastki.torch.{new_name}`, as `torch.nn.init.{old_name}` is.",
                       FutureWarning, stacklevel=2)
         return fill(*args, **kwargs)
 
     alias.__name__ = alias.__qualname__ = old_name
-    alias.__doc__ = f"Deprecated: {new_name} with a FutureWarning (torch.nn.init.{old_name})."
+    alias.__doc__ = (f"Deprecated: {new_name} with a FutureWarning, as torch.nn.init.{old_name}."
+                     f"\n\n    Parameters\n    ----------\n    *args, **kwargs\n        Those of "
+                     f"{new_name}.\n\n    Returns\n    -------\n    torch.Tensor\n        "
+                     f"The tensor filled.\n")
     return alias
 
 

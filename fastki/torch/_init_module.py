@@ -3,7 +3,10 @@
 The plan (fastki/torch/_rules.py) is made first; then each step either fills a parameter by
 its rule or runs a module's own init code (fastki/torch/_own_init.py).
 """
+from __future__ import annotations
+
 import itertools
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -22,37 +25,78 @@ def _on_meta(module):
     return False
 
 
-def init_module(module, seed, *, prefix="", only=None, rules=None, device=None,
-                allow_torch_draws=False):
-    """Re-initialize every parameter of module the way the model initializes itself, each
-    drawn from fastki with ``seed`` and the stream of its qualified name; reset
-    BatchNorm/InstanceNorm running statistics.
+def init_module(module: torch.nn.Module, seed: int | None, *, prefix: str = "",
+                only: str | Sequence[str] | None = None,
+                rules: Mapping[type, Callable[..., None]] | None = None,
+                device: str | torch.device | None = None,
+                allow_torch_draws: bool = False) -> torch.nn.Module:
+    """Re-initialize a model the way its own code does, with fastki's values.
 
     Which code decides each parameter's distribution, first match wins: ``rules={Type:
     fn}`` for modules of that type (or a subclass); the model's own initialization for a
     Hugging Face ``transformers`` model (its ``initialize_weights()``, i.e. its
     ``_init_weights``); PyTorch 2.13's default init, restated, for the layer types of the
     built-in table; the module's own ``reset_parameters()`` (or ``_reset_parameters()``)
-    for any other.  Own init code runs with every ``torch.nn.init``-style call (torch's
-    functions, and ``transformers.initialization``'s) drawing from fastki.  Modules are
-    visited children first, as their constructors run.
+    for any other.  Modules are visited children first, as their constructors run.
 
-    Parameter ``name`` (as named_parameters() spells it) is drawn with ``seed`` and
-    ``stream=param_stream(prefix + name)``: the values depend neither on construction order
-    nor on which part of the model a process holds, nor on how a DTensor parameter is
-    sharded (each rank fills its own shard).  ``prefix`` is the part's path, dot included
-    (``init_module(model.decoder, seed, prefix="decoder.")``).  Parameters shared between
-    modules are drawn from their first name.  seed=None draws one seed for the whole call.
+    While a model's own code runs, every draw it makes comes from fastki: the
+    ``torch.nn.init`` functions (under any name, and ``transformers.initialization``'s),
+    ``torch.rand/randn/randint/normal/rand_like/randn_like`` and ``Tensor.uniform_`` and
+    ``normal_`` (on a parameter, its ``.data``, a view or a temporary).  A draw on one of
+    the model's tensors uses the stream of its first qualified name; any other uses the
+    call site's stream, ``param_stream("<module name>:<call>#<count>")``.  Any other draw
+    from torch's generator is refused, naming the module (``allow_torch_draws``).
 
-    ``device``: a model (or FSDP2-sharded model) built on the meta device is first
-    materialized with ``module.to_empty(device=device)`` -- each rank allocates its own
-    shards only -- then filled.  Buffers other than running statistics are left as
-    to_empty leaves them (uninitialized) unless the model's own init code sets them.
+    A tensor shared by several modules (tied weights) is initialized once, by the code of
+    the module holding it under its first name (an embedding's padding row stays zero).
+    A parametrized weight (``parametrizations.weight_norm``, ``orthogonal``, the legacy
+    ``weight_norm``) is filled as the code sees it, and its stored tensors get what that
+    value implies (the parametrization's ``right_inverse``).  BatchNorm/InstanceNorm
+    running statistics are reset.
 
-    ``fn(module, name, param, *, seed, stream, qualname)`` fills ``module``'s own
-    parameter ``name`` in place.  A module with parameters of its own that no rule covers
-    and that has no reset_parameters() raises TypeError, before anything is written.
-    docs/torch.md has the details.  Returns module.
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model, or a part of one (see prefix).
+    seed : int or None
+        fastki's seed, 0 <= seed < 2**64; None draws one for the whole call.
+    prefix : str, optional
+        The part's path in its model, dot included (``"decoder."``): names, hence streams,
+        are prefix + the name in module.  A part of a Hugging Face model that is not itself
+        a model is refused (its init code lives on the model): use only=.
+    only : str or sequence of str, optional
+        Qualified-name prefixes ("model.layers.0"): initialize just those parts, with the
+        whole model's rules and code, equal byte for byte to the same parts of a whole
+        init, touching nothing else.  A tensor belongs to the part of its first name.
+    rules : mapping of type to callable, optional
+        ``fn(module, name, param, *, seed, stream, qualname)`` fills ``module``'s own
+        parameter ``name`` in place, for modules of that type.
+    device : str or torch.device, optional
+        For a model (or FSDP2-sharded model) built on the meta device: materialize it there
+        first (``to_empty``, each rank allocating its own shards), restore its ties and the
+        constants kept by :func:`meta_device`; a tensor nothing then writes is refused.
+    allow_torch_draws : bool, optional
+        Accept draws from torch's generator that fastki cannot route (their values then
+        depend on ``torch.manual_seed``); default False, refusing them.
+
+    Returns
+    -------
+    torch.nn.Module
+        module itself.
+
+    Raises
+    ------
+    TypeError
+        A bad argument type; a module with parameters of its own that no rule covers and
+        that has no reset_parameters() (before anything is written).
+    ValueError
+        A bad argument value; a refused tensor (lazy, on meta without device=); a draw that
+        cannot be routed; a parametrized weight its code never sets; after device=, a
+        tensor nothing wrote.
+
+    Notes
+    -----
+    docs/torch.md has the details.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")

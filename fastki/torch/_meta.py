@@ -7,8 +7,11 @@ tensors, and a constructor's constants (``nn.Parameter(torch.tensor(2.6592))``) 
 hold values), restores it after, and returns a :class:`_Written` that init_module asks,
 after the init, which tensors nothing wrote: those it refuses, naming them.
 """
+from __future__ import annotations
+
 import contextlib
 import itertools
+from collections.abc import Iterator
 
 import torch
 
@@ -19,7 +22,7 @@ _DATA_FACTORIES = ("tensor", "as_tensor")
 
 
 @contextlib.contextmanager
-def meta_device():
+def meta_device() -> Iterator[None]:
     """Build a model on the meta device, keeping the constants its constructor makes from
     data.
 
@@ -31,6 +34,11 @@ def meta_device():
     Yields
     ------
     None
+
+    Raises
+    ------
+    Exception
+        Whatever the model's constructor raises; torch's functions are restored.
 
     Examples
     --------

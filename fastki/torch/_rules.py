@@ -6,6 +6,8 @@ user's; a Hugging Face model is initialized by its own code and any other module
 ``reset_parameters()`` of its own by that (fastki/torch/_own_init.py runs those).  The plan
 checks every parameter and chooses every rule before anything is written.
 """
+from __future__ import annotations
+
 import hashlib
 import math
 from collections.abc import Mapping
@@ -19,10 +21,27 @@ from ._fills import (_fans, constant_, kaiming_uniform_, normal_, ones_, uniform
                      xavier_normal_, xavier_uniform_, zeros_)
 from ._memory import _check_tensor, _zero_row
 
-def param_stream(name):
-    """The fastki stream of the parameter with qualified name ``name`` ("layers.0.weight",
-    as named_parameters() spells it): the 8-byte BLAKE2b digest of its UTF-8 bytes, read as
-    a little-endian unsigned integer."""
+def param_stream(name: str) -> int:
+    """The fastki stream of the parameter with qualified name ``name``.
+
+    The 8-byte BLAKE2b digest of the name's UTF-8 bytes, read as a little-endian unsigned
+    integer: init_module draws each tensor from the stream of its first qualified name.
+
+    Parameters
+    ----------
+    name : str
+        The qualified name, as named_parameters() spells it ("layers.0.weight").
+
+    Returns
+    -------
+    int
+        The stream, 0 <= stream < 2**64.
+
+    Raises
+    ------
+    TypeError
+        name is not a str.
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
