@@ -606,9 +606,9 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1, *, seed: int | None = Non
     q = _orthonormal(matrix.T if rows < cols else matrix)
     if rows < cols:
         q = q.T
-    values = np.ascontiguousarray(g * q).reshape(part.shape)
+    whole = np.ascontiguousarray(g * q).reshape(part.shape)
     # a DTensor's rank made the whole matrix above (QR needs all of it) and keeps its part
-    values = torch.from_numpy(np.ascontiguousarray(values[np.ix_(*part.index)]))
+    values = torch.from_numpy(np.ascontiguousarray(whole[np.ix_(*part.indices)]))
     with torch.no_grad():
         part.local.copy_(values)
     return tensor
@@ -676,7 +676,7 @@ def sparse_(tensor: torch.Tensor, sparsity: float, std: float = 0.01, *,
     # which are made here for those columns only, a bounded number at a time
     per_chunk = max(1, _SPARSE_CHUNK // rows)
     with torch.no_grad():
-        for start, stop, g0 in _index_runs(part.index[1]):
+        for start, stop, g0 in _index_runs(part.indices[1]):
             for j0 in range(g0, g0 + stop - start, per_chunk):
                 j1 = min(g0 + stop - start, j0 + per_chunk)
                 zero_rows = _rows_to_zero(rows, j0, j1, num_zeros, seed, stream)

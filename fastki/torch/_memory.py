@@ -31,18 +31,18 @@ _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 class _Part(NamedTuple):
     """The memory a fill writes, and where it lies in the (global) tensor: local is the
-    tensor itself, or a DTensor's local shard; index[d] holds, for each position of local
+    tensor itself, or a DTensor's local shard; indices[d] holds, for each position of local
     along dimension d, its global index (an int64 array)."""
     local: torch.Tensor
     shape: tuple
-    index: tuple
+    indices: tuple
 
     def cells(self):
         """The local blocks that are blocks of the global tensor too: per dimension one
         (local start, local stop, global start) run of consecutive global indices.  A
         plain tensor, or a Shard/Replicate DTensor, is one cell; a _StridedShard's local
         rows come from several places."""
-        return itertools.product(*(_index_runs(ix) for ix in self.index))
+        return itertools.product(*(_index_runs(ix) for ix in self.indices))
 
     def block(self, cell, ranges):
         """fastki's block= (None for the whole tensor) of the local elements ranges
@@ -57,7 +57,7 @@ class _Part(NamedTuple):
         indices index (one array per dimension) that this part holds."""
         inside = np.ones(len(index[0]) if index else 1, dtype=bool)
         positions = []
-        for ix, held, n in zip(index, self.index, self.shape):
+        for ix, held, n in zip(index, self.indices, self.shape):
             where = np.full(n, -1, dtype=np.int64)
             where[held] = np.arange(len(held))
             pos = where[ix]
@@ -238,7 +238,7 @@ def _zero_row(param, row):
     copy, and writing that would change nothing."""
     part = _part(param)
     row = row % param.shape[0]
-    positions = np.flatnonzero(part.index[0] == row)
+    positions = np.flatnonzero(part.indices[0] == row)
     with torch.no_grad():
         for i in positions:
             part.local[int(i)].fill_(0)

@@ -11,8 +11,9 @@ from torch.nn.utils.weight_norm import WeightNorm as _LegacyWeightNorm
 
 # --------------------------------------------------------------------------- torch.nn
 
-#: the parameter class of lazy modules before their first forward pass (no shape yet)
-UninitializedTensorMixin = torch.nn.parameter.UninitializedTensorMixin
+#: the parameter class of lazy modules before their first forward pass (no shape yet);
+#: looked up by name: torch's type stubs do not list it
+UninitializedTensorMixin = getattr(torch.nn.parameter, "UninitializedTensorMixin")
 #: the base of Conv1d/2d/3d and ConvTranspose1d/2d/3d (one reset_parameters for all)
 ConvNd = torch.nn.modules.conv._ConvNd
 #: the base of BatchNorm* and InstanceNorm* (one reset_parameters, running statistics)

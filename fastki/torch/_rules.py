@@ -121,7 +121,7 @@ class _Rule(NamedTuple):
     """How PyTorch initializes one layer type by default."""
     methods: tuple      # the type's methods that do it: a subclass overriding one has no rule
     fills: dict         # parameter name ("*": any) -> fill
-    overrides: Callable = None  # module -> (param, fill) for parameters of its submodules
+    overrides: Callable | None = None  # module -> (param, fill) for parameters of its submodules
 
 
 _NORM_FILLS = {"weight": _ones, "bias": _zeros}
@@ -178,10 +178,10 @@ class _Step(NamedTuple):
     fastki."""
     qualname: str
     module: object
-    name: str = None
+    name: str | None = None
     param: object = None
-    fill: Callable = None
-    own: str = None
+    fill: Callable | None = None
+    own: str | None = None
 
 
 def _post_order(module, name="", seen=None):
