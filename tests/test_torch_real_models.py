@@ -212,6 +212,36 @@ def test_torch_draws_in_init_code_come_from_fastki_streams():
     assert model.index.tolist() == (3 + np.floor(u * 6)).astype(np.int64).tolist()
 
 
+class MoreDraws(nn.Module):
+    """torch.normal with a tensor mean and with float arguments, Tensor.uniform_ with
+    torch's own keyword names, on a view of a parameter (the call site's stream)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.empty(8, 5))
+        self.b = nn.Parameter(torch.empty(6))
+        self.c = nn.Parameter(torch.empty(4, 3))
+
+    def reset_parameters(self):
+        with torch.no_grad():
+            self.a.copy_(torch.normal(torch.full((8, 5), 2.0), 0.5))
+            self.b.copy_(torch.normal(1.0, 3.0, (6,)))
+            self.c.zero_()
+            self.c[1].uniform_(**{"from": -1.0, "to": 1.0})
+
+
+def test_torch_normal_and_tensor_uniform_on_a_view_are_routed():
+    model = ft.init_module(MoreDraws(), SEED, prefix="m.")
+    z = fastki.normal((8, 5), 0.0, 1.0, seed=SEED, stream=ft.param_stream("m:normal#0"))
+    assert raw(model.a) == raw(2.0 + 0.5 * torch.from_numpy(z))
+    expected = fastki.normal((6,), 1.0, 3.0, seed=SEED, stream=ft.param_stream("m:normal#1"))
+    assert raw(model.b) == raw(torch.from_numpy(expected))
+    row = fastki.uniform((3,), -1.0, 1.0, seed=SEED,
+                         stream=ft.param_stream("m:Tensor.uniform_#0"))
+    assert raw(model.c[1]) == raw(torch.from_numpy(row))
+    assert torch.all(model.c[0] == 0) and torch.all(model.c[2:] == 0)
+
+
 class Exponential(nn.Module):
     def __init__(self):
         super().__init__()
