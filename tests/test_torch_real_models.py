@@ -531,10 +531,13 @@ def first_block(model):
 
 
 def base_part(model):
+    """The base model inside model (T5 has none: its encoder, a model of its own)."""
+    from transformers import PreTrainedModel
     prefix = model.base_model_prefix
-    if prefix and hasattr(model, prefix) and isinstance(getattr(model, prefix), nn.Module):
+    if prefix and isinstance(getattr(model, prefix, None), nn.Module):
         return prefix
-    return next(name for name, _ in model.named_children())
+    return next(name for name, child in model.named_children()
+                if isinstance(child, PreTrainedModel))
 
 
 @pytest.fixture(scope="module")
@@ -568,6 +571,12 @@ def test_corpus_architecture_initialized_as_its_own_code_says(arch, corpus):
     with ft.meta_device():
         meta = cls(config())
     assert tensor_bytes(ft.init_module(meta, SEED, device="cpu")) == whole
+    # the base model alone (a model of its own, carrying its init code) with prefix=
+    base = base_part(model)
+    fresh = build(16)
+    ft.init_module(fresh.get_submodule(base), SEED, prefix=base + ".")
+    alone = tensor_bytes(fresh)
+    assert all(alone[k] == whole[k] for k in alone if k.startswith(base + ".")), base
     # part by part: a block and the base model equal the whole and touch nothing else
     for part in (first_block(model), base_part(model)):
         fresh = build(15)
