@@ -224,8 +224,8 @@ class MoreDraws(nn.Module):
 
     def reset_parameters(self):
         with torch.no_grad():
-            self.a.copy_(torch.normal(torch.full((8, 5), 2.0), 0.5))
-            self.b.copy_(torch.normal(1.0, 3.0, (6,)))
+            self.a.copy_(torch.normal(torch.full((8, 5), 2.0), std=0.5))
+            self.b.copy_(torch.normal(1.0, std=3.0, size=(6,)))
             self.c.zero_()
             self.c[1].uniform_(**{"from": -1.0, "to": 1.0})
 

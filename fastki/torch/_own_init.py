@@ -68,12 +68,13 @@ def _randint_range(args, kwargs):
 
 
 class _OwnInit:
-    """While active, every torch.nn.init-style call made by this thread on a parameter (or
-    buffer) of the model draws from fastki with init_module's seed and the stream of the
-    parameter's first qualified name; other threads' calls, and calls on tensors that are
-    not the model's, go to torch's own functions unchanged -- except random fills on a
-    view, copy or temporary of the model's init code, which fastki cannot name: those are
-    a ValueError."""
+    """While active, every torch.nn.init-style call, torch random function and in-place
+    Tensor draw (see _TORCH_DRAWS, _TENSOR_DRAWS) made by this thread draws from fastki
+    with init_module's seed: from the stream of the tensor's first qualified name for one
+    of the model's tensors (or an alias of all its memory), else from the call site's
+    stream (site_stream).  Other threads' calls go to torch's own functions unchanged.
+    Each module's init code runs as a visit (visiting), which skips a tied tensor's
+    non-first holders and refuses draws that moved torch's own generator."""
 
     def __init__(self, module, prefix, seed, allow_torch_draws=False, selection=None):
         self.seed = seed
@@ -150,11 +151,6 @@ class _OwnInit:
             if random:
                 stream = known[1] if known is not None else self.site_stream(name)
                 return ours(tensor, *args, seed=self.seed, stream=stream, **kwargs)
-            if known is None and _private.dtensor_module(tensor) is not None:
-                raise ValueError(
-                    f"init_module: the model's own init code called {name} on a DTensor "
-                    f"that is not one of its parameters or buffers: a view of a sharded "
-                    f"parameter is a gathered copy, and writing it would change nothing")
             if isinstance(tensor, torch.Tensor) and tensor.dtype in _FLOAT_DTYPES:
                 return ours(tensor, *args, **kwargs)
             return original(tensor, *args, **kwargs)  # integer buffers: torch's constants
@@ -178,7 +174,8 @@ class _OwnInit:
         or a view of one (which takes its call-site count, as it would in a whole run)."""
         if id(tensor) in self.standins:
             return True
-        if known is None and self.standins and tensor.device.type == "meta":
+        if (known is None and self.standins and isinstance(tensor, torch.Tensor)
+                and tensor.device.type == "meta"):
             self.site_stream(call)
             return True
         return False
@@ -242,8 +239,12 @@ class _OwnInit:
                                  f"with out=, which fastki does not route")
             requires_grad = kwargs.pop("requires_grad", False)
             stream = self.site_stream(name)
-            if name == "normal" and any(isinstance(a, torch.Tensor) for a in args[:2]):
-                mean, std = (list(args[:2]) + [kwargs.pop("mean", 0.0), kwargs.pop("std", 1.0)])[:2]
+            if name == "normal":
+                mean = args[0] if len(args) > 0 else kwargs.pop("mean", 0.0)
+                std = args[1] if len(args) > 1 else kwargs.pop("std", 1.0)
+                args = args[2:]
+            if name == "normal" and (isinstance(mean, torch.Tensor)
+                                     or isinstance(std, torch.Tensor)):
                 shape = torch.broadcast_shapes(*(a.shape for a in (mean, std)
                                                  if isinstance(a, torch.Tensor)))
                 like = mean if isinstance(mean, torch.Tensor) else std
@@ -256,7 +257,10 @@ class _OwnInit:
                 device = device if device is not None else args[0].device
             elif device is None:
                 device = torch.get_default_device()
-            shaped = original(*args, device="meta", **kwargs)
+            if name == "normal":  # normal(mean: float, std: float, size): torch's shape
+                shaped = original(float(mean), float(std), *args, device="meta", **kwargs)
+            else:
+                shaped = original(*args, device="meta", **kwargs)
             result = torch.empty(shaped.shape, dtype=shaped.dtype, device=device)
             if name in ("rand", "rand_like"):
                 _fills.uniform_(result, 0.0, 1.0, seed=self.seed, stream=stream)
@@ -266,10 +270,10 @@ class _OwnInit:
                 _fills.uniform_(u, 0.0, 1.0, seed=self.seed, stream=stream)
                 values = (low + torch.floor(u * (high - low))).clamp_(max=high - 1)
                 result.copy_(values)
-            else:  # randn, randn_like, normal(mean: float, std: float, size)
-                mean, std = (list(args[:2]) + [kwargs.get("mean", 0.0), kwargs.get("std", 1.0)]
-                             )[:2] if name == "normal" else (0.0, 1.0)
+            elif name == "normal":
                 _fills.normal_(result, mean, std, seed=self.seed, stream=stream)
+            else:  # randn, randn_like
+                _fills.normal_(result, 0.0, 1.0, seed=self.seed, stream=stream)
             return result.requires_grad_(requires_grad)
 
         draw.__name__ = draw.__qualname__ = name
