@@ -629,3 +629,54 @@ def test_plain_corpus_independent_of_torch_seed_meta_and_part_by_part(name):
         for key in after:
             inside = key == part or key.startswith(part + ".")
             assert after[key] == (whole[key] if inside else before[key]), (part, key)
+
+
+def no_dry_run(self, run):
+    """_OwnInit.dry_run that finds nothing to skip."""
+    self.superseded, self.expected = {}, {}
+
+
+def test_fills_overwritten_unread_are_skipped_with_the_same_bytes(corpus, monkeypatch):
+    """T5's own code draws each projection twice (as a Linear, then as part of its block):
+    a dry run on meta stand-ins finds the first fill overwritten unread, and init_module
+    skips it -- drawing each value once, with the bytes of drawing both."""
+    cls, config = corpus["t5"]
+    drawn = []
+    api = ft._fills._api
+    normal = api.normal
+
+    def counting(shape, *args, out=None, **kwargs):
+        drawn.append(out.size)
+        return normal(shape, *args, out=out, **kwargs)
+
+    monkeypatch.setattr(api, "normal", counting)
+    model = ft.init_module(cls(config()), SEED)
+    random = sum(p.numel() for name, p in model.named_parameters() if "norm" not in name)
+    assert sum(drawn) == random  # once each (layer norms are constants)
+    skipped = tensor_bytes(model)
+    monkeypatch.setattr(ft._own_init._OwnInit, "dry_run", no_dry_run)
+    drawn.clear()
+    assert tensor_bytes(ft.init_module(cls(config()), SEED)) == skipped
+    assert sum(drawn) > random  # drawing everything the code asks for: some twice
+
+
+def test_code_that_takes_another_path_on_meta_is_run_again_whole():
+    transformers = pytest.importorskip("transformers")
+
+    class Branchy(transformers.PreTrainedModel):
+        config_class = transformers.PretrainedConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.lin = nn.Linear(40, 30)
+            self.post_init()
+
+        def _init_weights(self, module):
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.5)
+                if module.weight.is_meta:  # only in the dry run: a fill the real run lacks
+                    nn.init.normal_(module.weight, 0.0, 2.0)
+                nn.init.zeros_(module.bias)
+
+    model = ft.init_module(Branchy(transformers.PretrainedConfig()), SEED)
+    assert raw(model.lin.weight) == raw(0.5 * expected_normal((30, 40), 1.0, "lin.weight"))

@@ -115,6 +115,13 @@ class _OwnInit:
             self.targets.update(c.__module__ for c in type(mod).__mro__)
         self.saved = []
         self.saved_methods = []
+        # a dry run (see _run_hf): the model's code on meta stand-ins, to find the fills a
+        # later fill of the whole tensor overwrites unread, which the real run then skips
+        self.dry = None  # during a dry run: {id(stand-in): id(the model's tensor)}
+        self.dry_storage = {}  # storage_id(stand-in) -> id(the model's tensor)
+        self.events = {}  # id(the model's tensor) -> ["fill" or "other", ...] (dry run)
+        self.superseded = {}  # id(the model's tensor) -> how many first fills to skip
+        self.fill_counts = {}  # id(the model's tensor) -> routed fills met (real run)
 
     def replacement(self, name):
         if not name.endswith("_"):  # a deprecated name: torch's warning, then the fill
@@ -140,6 +147,8 @@ class _OwnInit:
             if self.left_alone(tensor, known, name):
                 return tensor
             if known is not None and self.held_by_another(tensor):
+                return tensor
+            if self.dry_or_superseded(tensor):
                 return tensor
             if known is not None:
                 self.written.add(id(tensor))
@@ -299,6 +308,8 @@ class _OwnInit:
                 return tensor
             if known is not None and self.held_by_another(target):
                 return tensor
+            if self.dry_or_superseded(target):
+                return tensor
             if known is not None:
                 self.written.add(id(target))
             stream = known[1] if known is not None else self.site_stream(f"Tensor.{name}")
@@ -308,6 +319,85 @@ class _OwnInit:
 
         draw.__name__ = draw.__qualname__ = name
         return draw
+
+    def dry_or_superseded(self, tensor):
+        """Whether a routed fill of tensor writes nothing: in a dry run (noted instead: a
+        fill of a whole stand-in, or an "other" touch of a view of one), or in the real
+        run a fill the dry run found overwritten, unread, by a later one."""
+        if self.dry is not None:
+            target = self.dry.get(id(tensor))
+            if target is not None:
+                self.events.setdefault(target, []).append("fill")
+                return True
+            if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+                self.note_touch(tensor)
+                return True
+            return False
+        count = self.fill_counts[id(tensor)] = self.fill_counts.get(id(tensor), 0) + 1
+        return count <= self.superseded.get(id(tensor), 0)
+
+    def note_touch(self, tensor):
+        """In a dry run: an ATen operation (or a fill of a view) reached a stand-in."""
+        if tensor.device.type != "meta":
+            return
+        target = self.dry_storage.get(_private.storage_id(tensor))
+        if target is not None:
+            self.events.setdefault(target, []).append("other")
+
+    def dry_run(self, run):
+        """run() with every tensor of the model swapped for a meta stand-in and each
+        touch noted; then self.superseded says which fills the real run may skip: those of
+        a tensor that nothing but whole-tensor fills touched, all but the last.  Any
+        error in the dry run leaves nothing to skip (the real run then shows it)."""
+        swapped, dry = [], {}
+        saved_holders, saved_streams = self.holders, self.streams
+        try:
+            originals = {}
+            for mod in self.module.modules():
+                for tensors in (mod._parameters, mod._buffers):
+                    for key, tensor in list(tensors.items()):
+                        if tensor is None or id(tensor) in self.standins:
+                            continue
+                        if id(tensor) not in originals:
+                            standin = torch.empty(tensor.shape, dtype=tensor.dtype,
+                                                  device="meta")
+                            originals[id(tensor)] = standin
+                            dry[id(standin)] = id(tensor)
+                            self.dry_storage[_private.storage_id(standin)] = id(tensor)
+                        swapped.append((tensors, key, tensor))
+                        tensors[key] = originals[id(tensor)]
+            # the stand-ins keep their tensors' names, streams and holders (ties)
+            self.holders, self.streams = dict(saved_holders), dict(saved_streams)
+            for k, standin in originals.items():
+                if k in saved_holders:
+                    self.holders[id(standin)] = saved_holders[k]
+                if k in saved_streams:
+                    self.streams[id(standin)] = saved_streams[k]
+            self.dry = dry
+            with _private.touch_recorder(self.note_touch):
+                run()
+        except Exception:  # noqa: BLE001 - no skipping then; the real run raises it again
+            self.events.clear()
+        finally:
+            self.dry = None
+            for tensors, key, tensor in reversed(swapped):
+                tensors[key] = tensor
+            self.holders, self.streams = saved_holders, saved_streams
+            self.dry_storage.clear()
+            self.site_counts.clear()
+        self.superseded = {k: len(ev) - 1 for k, ev in self.events.items()
+                           if len(ev) > 1 and all(e == "fill" for e in ev)}
+        self.expected = {k: len(self.events[k]) for k in self.superseded}
+        self.events.clear()
+        self.fill_counts.clear()
+
+    def replayed(self):
+        """Whether the real run made, on each tensor whose fills it skipped, as many fills
+        as the dry run (the model's code took the same path on real tensors as on meta)."""
+        same = all(self.fill_counts.get(k, 0) == n for k, n in self.expected.items())
+        self.superseded, self.expected = {}, {}
+        self.fill_counts.clear()
+        return same
 
     def held_by_another(self, tensor):
         """Whether tensor is tied and the module whose init code runs now is one of its
@@ -496,12 +586,8 @@ def _run_own_code(step, active):
             getattr(mod, _own_reset(type(mod)))()
         return
     # transformers marks what it has initialized (modules and tensors) and skips it
-    # afterwards: the marks are cleared so that its code runs on everything again
-    for sub in mod.modules():
-        sub.__dict__.pop(_private.HF_INITIALIZED, None)
-        for tensor in itertools.chain(sub.parameters(recurse=False), sub.buffers(recurse=False)):
-            if tensor is not None and _private.HF_INITIALIZED in getattr(tensor, "__dict__", {}):
-                delattr(tensor, _private.HF_INITIALIZED)
+    # afterwards: the marks are cleared (_initialize_once) so that its code runs on
+    # everything again
     # fully_shard swaps a module's class for a subclass defined in torch.distributed, which
     # transformers would take for remote code (is_custom_code) and then skip every module
     # without parameters of its own (GPT-2's scaled c_proj init lives in one): judge by
@@ -514,11 +600,32 @@ def _run_own_code(step, active):
     for model in models:
         model.__dict__["_initialize_weights"] = _visiting_each(model._initialize_weights, active)
     try:
-        mod.initialize_weights()
+        # transformers' own code draws some weights twice (T5: every projection as a
+        # Linear, then again as part of its block): a dry run on meta stand-ins finds the
+        # fills overwritten unread, and the real run skips them (dry_run)
+        active.dry_run(lambda: _initialize_once(mod))
+        _initialize_once(mod)
+        if not active.replayed():  # the code took another path: run it again, whole
+            active.site_counts.clear()
+            _initialize_once(mod)
     finally:
         del mod.__dict__["is_custom_code"]
         for model in models:
             model.__dict__.pop("_initialize_weights", None)
+
+
+def _initialize_once(mod):
+    """mod.initialize_weights() on every module, transformers' marks cleared first."""
+    _clear_hf_marks(mod)
+    mod.initialize_weights()
+
+
+def _clear_hf_marks(mod):
+    for sub in mod.modules():
+        sub.__dict__.pop(_private.HF_INITIALIZED, None)
+        for tensor in itertools.chain(sub.parameters(recurse=False), sub.buffers(recurse=False)):
+            if tensor is not None and _private.HF_INITIALIZED in getattr(tensor, "__dict__", {}):
+                delattr(tensor, _private.HF_INITIALIZED)
 
 
 def _visiting_each(initialize, active):

@@ -119,3 +119,28 @@ def prime_device_constructors():
     fastki.torch.meta_device() wraps torch.tensor would hold the wrapper, not torch's."""
     import torch.utils._device
     torch.utils._device._device_constructors()
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def storage_id(tensor):
+    """An identity of tensor's storage, shared by its views and aliases (``.data``), on
+    the meta device too (where every data pointer is 0)."""
+    return tensor.untyped_storage()._cdata
+
+
+def touch_recorder(record):
+    """A context in which record(tensor) is called for every tensor argument of every
+    ATen operation run (a torch.utils._python_dispatch.TorchDispatchMode)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class _Touches(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            for leaf in tree_leaves((args, kwargs or {})):
+                if isinstance(leaf, torch.Tensor):
+                    record(leaf)
+            return func(*args, **(kwargs or {}))
+
+    return _Touches()
