@@ -146,7 +146,7 @@ def main():
     # FSDP2-sharded models: eager (parameters already on the CPU) and built on meta.  Every
     # array fastki generates for them is recorded: a rank makes its shards' values only
     generated = []
-    api = ft._api
+    api = ft._fills._api  # the module whose fills fastki.torch calls
     real = {name: getattr(api, name) for name in ("uniform", "normal", "truncated_normal")}
 
     def recording(fn):

@@ -82,14 +82,14 @@ def test_reset_parameters_runs_with_torch_init_drawing_from_fastki():
                              stream=ft.param_stream("net.0.inner.bias"))
     assert raw(model[0].inner.bias) == raw(expected_b)
     # everything torch.nn.init had is back, here and in torch's modules
-    assert torch_kaiming_uniform_ is ft._TORCH_INIT["kaiming_uniform_"]
-    assert globals()["torch_kaiming_uniform_"] is ft._TORCH_INIT["kaiming_uniform_"]
-    for name, fn in ft._TORCH_INIT.items():
+    assert torch_kaiming_uniform_ is ft._own_init._TORCH_INIT["kaiming_uniform_"]
+    assert globals()["torch_kaiming_uniform_"] is ft._own_init._TORCH_INIT["kaiming_uniform_"]
+    for name, fn in ft._own_init._TORCH_INIT.items():
         assert getattr(torch.nn.init, name) is fn, name
-    assert torch.nn.modules.activation.xavier_uniform_ is ft._TORCH_INIT["xavier_uniform_"]
+    assert torch.nn.modules.activation.xavier_uniform_ is ft._own_init._TORCH_INIT["xavier_uniform_"]
 
 
-def test_own_init_random_fill_on_a_temporary_is_refused():
+def test_own_init_random_fill_on_a_temporary_draws_from_its_call_site():
     class Temp(nn.Module):
         def __init__(self):
             super().__init__()
@@ -101,11 +101,11 @@ def test_own_init_random_fill_on_a_temporary_is_refused():
             with torch.no_grad():
                 self.w.copy_(scratch)
 
-    with pytest.raises(ValueError, match=r"init_module: the model's own init code called "
-                                         r"orthogonal_ on a tensor that is not one of its "
-                                         r"parameters or buffers"):
-        ft.init_module(Temp(), 1)
-    assert nn.init.orthogonal_ is ft._TORCH_INIT["orthogonal_"]  # restored after the error
+    model = ft.init_module(Temp(), 1, prefix="t.")
+    # the stream named by the module whose code ran, the call, and its count there
+    expected = ft.orthogonal_(torch.empty(4, 4), seed=1, stream=ft.param_stream("t:orthogonal_#0"))
+    assert raw(model.w) == raw(expected)
+    assert nn.init.orthogonal_ is ft._own_init._TORCH_INIT["orthogonal_"]  # restored after
 
 
 def test_own_init_leaves_other_threads_on_torch():
@@ -208,7 +208,7 @@ def test_gpt2_follows_its_own_init_weights_with_fastki_values():
     # Transformers' table of torch's originals, and torch.nn.init, are torch's again
     from transformers.initialization import TORCH_INIT_FUNCTIONS
     for name, fn in TORCH_INIT_FUNCTIONS.items():
-        assert fn is ft._TORCH_INIT[name] is getattr(torch.nn.init, name), name
+        assert fn is ft._own_init._TORCH_INIT[name] is getattr(torch.nn.init, name), name
 
 
 @pytest.mark.integration  # transformers models (tests/conftest.py)
@@ -331,8 +331,8 @@ def test_meta_model_materialized_equals_eager_init():
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """The staging path every non-CPU tensor takes, forced on the CPU, 3-element chunks."""
-    monkeypatch.setattr(ft, "_STAGE_ALL", True)
-    monkeypatch.setattr(ft, "_STAGING_BYTES", 12)
+    monkeypatch.setattr(ft._memory, "_STAGE_ALL", True)
+    monkeypatch.setattr(ft._memory, "_STAGING_BYTES", 12)
 
 
 STAGED_FILLS = [
@@ -352,9 +352,9 @@ def test_staged_chunks_give_the_same_bytes(fill, dtype, tiny_chunks, monkeypatch
         staged = fill(torch.full(shape, 9.0, dtype=dtype))
         transposed = fill(torch.full(shape[::-1], 9.0, dtype=dtype).permute(
             *reversed(range(len(shape)))))
-        monkeypatch.setattr(ft, "_STAGE_ALL", False)
+        monkeypatch.setattr(ft._memory, "_STAGE_ALL", False)
         direct = fill(torch.full(shape, 9.0, dtype=dtype))
-        monkeypatch.setattr(ft, "_STAGE_ALL", True)
+        monkeypatch.setattr(ft._memory, "_STAGE_ALL", True)
         assert raw(staged) == raw(direct), shape
         assert raw(transposed) == raw(direct), shape
 
@@ -376,7 +376,7 @@ def test_chunks_cover_every_element_once():
     for shape in ((), (0,), (5,), (4, 6), (3, 1, 5), (2, 3, 4, 5)):
         for limit in (1, 2, 3, 7, 30, 1000):
             seen = np.zeros(shape, dtype=int)
-            for ranges in ft._chunks(shape, limit):
+            for ranges in ft._memory._chunks(shape, limit):
                 block = tuple(slice(a, b) for a, b in ranges)
                 assert seen[block].size <= max(limit, 1)
                 seen[block] += 1
@@ -385,7 +385,7 @@ def test_chunks_cover_every_element_once():
 
 def test_init_module_staged_equals_direct(tiny_chunks, monkeypatch):
     staged = ft.init_module(blocks(), SEED)
-    monkeypatch.setattr(ft, "_STAGE_ALL", False)
+    monkeypatch.setattr(ft._memory, "_STAGE_ALL", False)
     direct = ft.init_module(blocks(), SEED)
     for (name, a), (_, b) in zip(staged.named_parameters(), direct.named_parameters()):
         assert raw(a) == raw(b), name
@@ -475,7 +475,7 @@ def test_xavier_on_0x0_raises_like_torch():
 
 
 def test_every_fill_in_fastki_torch_matches_torch_nn_init_names():
-    for name in ft._INIT_NAMES + ft._DEPRECATED_NAMES:
+    for name in ft._own_init._INIT_NAMES + ft._own_init._DEPRECATED_NAMES:
         assert callable(getattr(ft, name)), name
         assert hasattr(torch.nn.init, name), name
     with warnings.catch_warnings():

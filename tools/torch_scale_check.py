@@ -38,7 +38,7 @@ def row_digests(model, ft):
     out = {}
     for name, param in model.named_parameters():
         local = param.to_local().detach()
-        global_rows = ft._part(param).index[0]  # the global row of each local row
+        global_rows = ft._memory._part(param).indices[0]  # the global row of each local row
         digests = {}
         if local.numel():
             rows = local.reshape(local.shape[0], -1).numpy()
