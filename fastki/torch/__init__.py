@@ -23,17 +23,17 @@ depend neither on construction order nor on which part of a model a process hold
 the sharding.  docs/torch.md has the details.
 
 The package, one module per idea: _memory (tensor and DTensor memory, staging), _fills
-(the torch.nn.init namesakes), _rules (init_module's rules and plan), _own_init (running a
+and _constant_fills (the torch.nn.init namesakes; _deprecated their old names), _rules (init_module's rules and plan), _own_init (running a
 model's own init code), _meta (meta-device models: building, materializing), _init_module
 (init_module itself), _private (the private APIs of torch and transformers it relies on).
 
 ``import fastki`` does not import torch; ``import fastki.torch`` does.
 """
-from ._fills import (calculate_gain, constant, constant_, dirac, dirac_, eye, eye_,
-                     kaiming_normal, kaiming_normal_, kaiming_uniform, kaiming_uniform_,
-                     normal, normal_, ones_, orthogonal, orthogonal_, sparse, sparse_,
-                     trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_,
-                     xavier_uniform, xavier_uniform_, zeros_)
+from ._constant_fills import constant_, dirac_, eye_, ones_, zeros_
+from ._deprecated import (constant, dirac, eye, kaiming_normal, kaiming_uniform, normal,
+                          orthogonal, sparse, uniform, xavier_normal, xavier_uniform)
+from ._fills import (calculate_gain, kaiming_normal_, kaiming_uniform_, normal_, orthogonal_,
+                     sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_)
 from ._init_module import init_module
 from ._meta import meta_device
 from ._rules import param_stream

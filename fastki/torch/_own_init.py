@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import _fills, _private
+from . import _constant_fills, _fills, _private
 from ._memory import _FLOAT_DTYPES, _zero_row
 from ._rules import _own_reset, _Selection, param_stream
 
@@ -66,6 +66,11 @@ def _randint_range(args, kwargs):
         return numbers[0], numbers[1]
     return kwargs.get("low", 0), numbers[0]
 
+
+
+def _our_fill(name):
+    """fastki's namesake of torch.nn.init.<name> (a random or a constant fill)."""
+    return getattr(_fills, name, None) or getattr(_constant_fills, name)
 
 class _OwnInit:
     """While active, every torch.nn.init-style call, torch random function and in-place
@@ -134,7 +139,7 @@ class _OwnInit:
 
             deprecated.__name__ = deprecated.__qualname__ = name
             return deprecated
-        ours, original = getattr(_fills, name), _TORCH_INIT[name]
+        ours, original = _our_fill(name), _TORCH_INIT[name]
         random = name in _RANDOM_NAMES
 
         def fill(tensor, *args, generator=None, **kwargs):
@@ -292,7 +297,7 @@ class _OwnInit:
         """Tensor.<name> (uniform_, normal_) drawing from fastki: from the stream of the
         model's tensor it is called on, else from the call site's (in this thread)."""
         original = _TENSOR_DRAWS[name]
-        ours = getattr(_fills, name)
+        ours = _our_fill(name)
         names = ("from", "to") if name == "uniform_" else ("mean", "std")
         defaults = (0.0, 1.0)
 

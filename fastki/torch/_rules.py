@@ -17,8 +17,8 @@ import torch
 
 from .._validate import _show
 from . import _private
-from ._fills import (_fans, constant_, kaiming_uniform_, normal_, ones_, uniform_,
-                     xavier_normal_, xavier_uniform_, zeros_)
+from ._constant_fills import constant_, ones_, zeros_
+from ._fills import _fans, kaiming_uniform_, normal_, uniform_, xavier_normal_, xavier_uniform_
 from ._memory import _check_tensor, _zero_row
 
 def param_stream(name: str) -> int:
