@@ -681,6 +681,45 @@ static inline double truncated_f64_at(const group_words *g, const params_f64 *p,
                                p->mirror ? UINT64_C(0x8000000000000000) : 0u);
 }
 
+/* Raw words of the stream (docs/algorithm.md §1): word 4 b + j is word j of block b, so a
+ * group's 64 words are its 16 blocks one after another. */
+static inline void raw_words_group(const group_words *g, const params_f32 *p,
+                                   uint32_t *RESTRICT out)
+{
+    (void)p;
+#if defined(FASTKI_VECTOR_AVX512) || defined(FASTKI_VECTOR_AVX2) || defined(FASTKI_VECTOR_SSE2)
+    /* a 4 x 4 transpose per four blocks, in 128-bit registers (compilers write the plain loop
+     * below as single-word stores) */
+    for (int l = 0; l < L; l += 4) {
+        __m128i w0 = _mm_loadu_si128((const __m128i *)(g->w[0] + l));
+        __m128i w1 = _mm_loadu_si128((const __m128i *)(g->w[1] + l));
+        __m128i w2 = _mm_loadu_si128((const __m128i *)(g->w[2] + l));
+        __m128i w3 = _mm_loadu_si128((const __m128i *)(g->w[3] + l));
+        __m128i a = _mm_unpacklo_epi32(w0, w1), b = _mm_unpacklo_epi32(w2, w3); /* blocks l, l+1 */
+        __m128i c = _mm_unpackhi_epi32(w0, w1), d = _mm_unpackhi_epi32(w2, w3); /* l+2, l+3 */
+        _mm_storeu_si128((__m128i *)(out + 4 * l), _mm_unpacklo_epi64(a, b));
+        _mm_storeu_si128((__m128i *)(out + 4 * l + 4), _mm_unpackhi_epi64(a, b));
+        _mm_storeu_si128((__m128i *)(out + 4 * l + 8), _mm_unpacklo_epi64(c, d));
+        _mm_storeu_si128((__m128i *)(out + 4 * l + 12), _mm_unpackhi_epi64(c, d));
+    }
+#elif defined(FASTKI_VECTOR_NEON)
+    for (int l = 0; l < L; l += 4) { /* one interleaving store of four registers */
+        uint32x4x4_t w = {{vld1q_u32(g->w[0] + l), vld1q_u32(g->w[1] + l), vld1q_u32(g->w[2] + l),
+                           vld1q_u32(g->w[3] + l)}};
+        vst4q_u32(out + 4 * l, w);
+    }
+#else
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < 4; j++) out[4 * l + j] = g->w[j][l];
+#endif
+}
+
+static inline uint32_t raw_words_at(const group_words *g, const params_f32 *p, int e)
+{
+    (void)p;
+    return g->w[e % 4][e / 4];
+}
+
 /* ------------------------------------------------------------------ a range of elements */
 
 /* Stores that bypass the cache, for outputs much larger than the last-level cache: the
@@ -753,12 +792,18 @@ FILL_RANGE(fill_truncated_f32, float, params_f32, F32_PER_GROUP, truncated_f32_g
 FILL_RANGE(fill_uniform_f64, double, params_f64, F64_PER_GROUP, uniform_f64_group, uniform_f64_at)
 FILL_RANGE(fill_normal_f64, double, params_f64, F64_PER_GROUP, normal_f64_group, normal_f64_at)
 FILL_RANGE(fill_truncated_f64, double, params_f64, F64_PER_GROUP, truncated_f64_group, truncated_f64_at)
+FILL_RANGE(fill_raw_words, uint32_t, params_f32, RAW_PER_GROUP, raw_words_group, raw_words_at)
 
 /* The entry point of this path: elements first .. first + count - 1 on the calling thread. */
 void ISA_FN(fastki_fill_range)(const fastki_request *req, uint64_t first, uint64_t count,
                                void *out, int streaming)
 {
     const fastki_params *q = &req->params;
+    if (req->dist == FASTKI_RAW_WORDS) { /* integers only: no floating-point environment */
+        params_f32 none = {0};
+        fill_raw_words(req->seed, req->stream, &none, first, count, out, streaming);
+        return;
+    }
     fastki_fpenv caller_env = fastki_fpenv_enter(); /* see fpenv.h */
     if (req->dtype == FASTKI_FLOAT32) {
         params_f32 p = {(float)q->loc,   (float)q->scale,   (float)q->value_min,
