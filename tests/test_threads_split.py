@@ -388,3 +388,25 @@ def test_c_thread_rules(tmp_path):
                              timeout=300, env={**os.environ, **env})
         assert run.returncode == 0, (env, run.stdout, run.stderr)
         assert " 0 failures" in run.stdout
+
+
+def test_c_fills_with_the_group_buffer_off_alignment(tmp_path):
+    """src_c/fill_impl.h with ALIGN64 empty (a compiler it does not know) and its group buffer
+    moved off alignment, under -fsanitize=alignment: every fill of tests/c/test_fills.c, with
+    streaming stores from 256 bytes on, reads that buffer without an aligned load."""
+    script = os.path.join(REPO, "ci", "build_c_tests.sh")
+    cc = os.environ.get("CC", "cc")
+    if not os.path.exists(script) or shutil.which(cc) is None or shutil.which("bash") is None:
+        pytest.skip("needs the source tree's ci/build_c_tests.sh, bash and a C compiler")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    flags = ["-DALIGN64=", "-DGROUP_BUFFER_SKEW=1", "-DFASTKI_STREAM_MIN_BYTES=256",
+             "-fsanitize=alignment", "-fno-sanitize-recover=alignment"]
+    build = subprocess.run(["bash", script, str(tmp_path), *flags], cwd=REPO,
+                           capture_output=True, text=True, timeout=600, env=env)
+    if build.returncode != 0 and "sanitize" in build.stderr:
+        pytest.skip(f"{cc} cannot build with -fsanitize=alignment: {build.stderr[-300:]}")
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(tmp_path / "test_fills")], capture_output=True, text=True,
+                         timeout=300, env={**env, "OMP_NUM_THREADS": "2"})
+    assert run.returncode == 0, (run.stdout, run.stderr[-2000:])
+    assert " 0 failures" in run.stdout and "runtime error" not in run.stderr
