@@ -5,14 +5,15 @@
  * only on its index, docs/algorithm.md); docs/hardening.md ("Threads") cites this list:
  *  1. the fork marker (forked_child): 0 -> 1 once, in a forked child; never cleared;
  *  2. the thread settings (setting_*): piece size, streaming stores, the CPU limit and the
- *     load signal's switch, the
- *     build's defaults until fastki_configure hands in what fastki/_settings.py read;
+ *     load signal's switch; the build's defaults until fastki_configure hands in what
+ *     fastki/_settings.py read;
  *  3. the helpers (helpers, helpers_started, helpers_awake): threads started on demand and
  *     never ended, each idle or assigned one fill;
  *  4. the jobs: one per multi-threaded fill, freed by the last thread to let go of it;
  *  5. each thread's last fill report (last_report, thread-local), read by tests;
- *  7. the load signal's last sample (load_sampled_at, load_free): Linux only;
- *  6. the CPU features MSVC builds read once (msvc_cpu_has; GCC and Clang ask their runtime).
+ *  6. the load signal's last sample (load_sampled_at, load_free): Linux only;
+ *  7. the CPU features MSVC builds read once (msvc_cpu_has; GCC and Clang ask their runtime;
+ *     racing first reads store the same value).
  * Tests only: the hold on the helpers (debug_hold, src_c/fastki_debug.h). */
 #if defined(__linux__) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* pthread_sigmask, clock_gettime, sysconf under -std=c99 */
