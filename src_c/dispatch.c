@@ -25,12 +25,15 @@
 #include <string.h>
 
 /* POSIX systems run multi-threaded fills on helpers of fastki's own (below, "threads");
- * others on an OpenMP team. */
+ * others on an OpenMP team, as do builds with FASTKI_NO_POOL (tests/test_threads_split.py
+ * builds tests/c/test_threads.c so, to run the Windows path here). */
 #if (defined(__unix__) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
 #include <pthread.h>
 #include <signal.h>
-#define FASTKI_POOL 1
 #define FASTKI_FORK_GUARD 1
+#ifndef FASTKI_NO_POOL
+#define FASTKI_POOL 1
+#endif
 #endif
 
 #ifdef _OPENMP

@@ -373,21 +373,25 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_c_thread_rules(tmp_path):
     """tests/c/test_threads.c: a default fill inside an OpenMP region stays on its thread; a
     fill finishes without a helper that never turns up; fills ending at element 2**64 - 1
-    give the same bytes with 1-16 threads."""
+    give the same bytes with 1-16 threads; with helpers and with an OpenMP team."""
     script = os.path.join(REPO, "ci", "build_c_tests.sh")
     if not os.path.exists(script) or shutil.which(os.environ.get("CC", "cc")) is None \
             or shutil.which("bash") is None:
         pytest.skip("needs the source tree's ci/build_c_tests.sh, bash and a C compiler")
     # the compiler needs no preloaded sanitizer runtime (ci/sanitizers.sh runs this suite with one)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    build = subprocess.run(["bash", script, str(tmp_path)], cwd=REPO, capture_output=True,
-                           text=True, timeout=600, env={**env, "TEST_SOURCE": "tests/c/test_threads.c"})
-    assert build.returncode == 0, build.stderr
-    for env in ({}, {"OMP_NUM_THREADS": "4"}):
-        run = subprocess.run([str(tmp_path / "test_threads")], capture_output=True, text=True,
-                             timeout=300, env={**os.environ, **env})
-        assert run.returncode == 0, (env, run.stdout, run.stderr)
-        assert " 0 failures" in run.stdout
+    # helpers (POSIX builds), and an OpenMP team (the Windows path: FASTKI_NO_POOL)
+    for build_dir, flags in ((tmp_path / "pool", []), (tmp_path / "team", ["-DFASTKI_NO_POOL"])):
+        build = subprocess.run(["bash", script, str(build_dir), *flags], cwd=REPO,
+                               capture_output=True, text=True, timeout=600,
+                               env={**env, "TEST_SOURCE": "tests/c/test_threads.c"})
+        assert build.returncode == 0, build.stderr
+        for run_env in ({}, {"OMP_NUM_THREADS": "4"}):
+            run = subprocess.run([str(build_dir / "test_threads")], capture_output=True,
+                                 text=True, timeout=300, env={**env, **run_env})
+            assert run.returncode == 0, (flags, run_env, run.stdout, run.stderr)
+            assert " 0 failures" in run.stdout
+            assert ("no helpers" in run.stdout) == bool(flags), run.stdout
 
 
 def test_c_fills_with_the_group_buffer_off_alignment(tmp_path):

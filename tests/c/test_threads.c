@@ -90,6 +90,11 @@ static void fill_finishes_without_late_helpers(void)
     fastki_request one = normal_request(FASTKI_FLOAT32, 1), two = normal_request(FASTKI_FLOAT32, 2);
     CHECK(fastki_fill(&one, 5, N, serial) == FASTKI_OK, "serial fill");
     CHECK(fastki_fill(&two, 5, N, got) == FASTKI_OK, "fill"); /* starts a helper */
+    if (fastki_debug_helpers_started() == 0) {
+        printf("no helpers (an OpenMP team runs the fills): the late-helper checks do not apply\n");
+        CHECK(memcmp(got, serial, sizeof got) == 0, "2 threads: other bytes");
+        return;
+    }
     int helpers = all_helpers_idle();
     CHECK(helpers >= 1, "the helpers did not go idle (%d)", helpers);
     fastki_debug_hold_helpers(1);
@@ -152,8 +157,8 @@ static void load_signal_asked_by_default_fills(void)
         CHECK(rep.free_cpus == -1, "an explicit count asked the load signal");
         CHECK(fastki_fill(&dflt, 0, N, got) == FASTKI_OK, "fill");
         fastki_last_fill(&rep);
-#ifdef __linux__
-        int asked = on && fastki_thread_budget() > 1;
+#ifdef __linux__ /* with helpers only (an OpenMP team takes what OpenMP gives) */
+        int asked = on && fastki_thread_budget() > 1 && fastki_debug_helpers_started() > 0;
 #else
         int asked = 0;
 #endif
