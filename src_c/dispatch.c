@@ -552,10 +552,12 @@ static int start_helpers(int want)
     return n;
 }
 
-/* Hands j to up to `extra` idle helpers; returns how many took it. */
+/* Hands j to up to `extra` idle helpers, started if fewer than `extra` exist (so default
+ * fills never hold more helpers than the budget less one); returns how many took it. */
 static int recruit(fill_job *j, int extra)
 {
     int have = start_helpers(extra), got = 0;
+    if ((int)load_u64(&helpers_started) > have) have = (int)load_u64(&helpers_started);
     for (int i = 0; i < have && got < extra; i++) {
         helper *h = &helpers[i];
         uint64_t idle = 0;
