@@ -165,7 +165,62 @@ static inline void vec_mulhilo(vec a, vec m, vec low32, vec *hi, vec *lo)
 #define VEC_PHILOX 1
 #endif
 
-#ifdef VEC_PHILOX
+#if defined(VEC_PHILOX) && defined(FASTKI_VECTOR_AVX512)
+
+/* AVX-512: one block per 64-bit lane, its word in the low half. The 32x32->64-bit multiply
+ * (pmuludq) reads only the low halves and leaves the whole product in the lane: the next
+ * counter word's high half is one shift away, and its low half needs no mask, since what sits
+ * in a lane's high half never reaches a low half (the XORs keep halves apart and the next
+ * multiply ignores it). Half the blocks per register, but fewer operations per round than
+ * splitting and merging 32-bit lanes, and two independent registers per word where the
+ * 32-bit layout has one long chain of dependent operations. Measured with a C harness over
+ * fastki_fill (2**20 elements, one thread): uniform float64 1.8x, normal float32 1.45x, raw
+ * words 1.1x faster, uniform float32 the same; on AVX2 the same layout made uniform float32
+ * 1.3x slower, so the SSE2 and AVX2 paths keep the 32-bit layout below. The words of
+ * philox.h either way. */
+#define NV64 (2 * NVEC)        /* registers per word of the group */
+#define LANES64 (VEC_LANES / 2) /* blocks per register */
+static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
+                                group_words *g)
+{
+    const vec mul0 = vec_set1_64(PHILOX_M4x32_0), mul1 = vec_set1_64(PHILOX_M4x32_1);
+    const vec stream_lo = vec_set1_64((uint32_t)stream), stream_hi = vec_set1_64(stream >> 32);
+    uint64_t block_index[L];
+    for (int l = 0; l < L; l++) block_index[l] = first_block + (uint64_t)l;
+    vec c0[NV64], c1[NV64], c2[NV64], c3[NV64];
+    for (int v = 0; v < NV64; v++) {
+        c0[v] = vec_load(block_index + v * LANES64);
+        c1[v] = vec_srli64(c0[v], 32);
+        c2[v] = stream_lo;
+        c3[v] = stream_hi;
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < PHILOX_ROUNDS; r++) {
+        const vec key0 = vec_set1_64(k0), key1 = vec_set1_64(k1);
+        for (int v = 0; v < NV64; v++) {
+            vec p0 = vec_mul_epu32(c0[v], mul0), p1 = vec_mul_epu32(c2[v], mul1);
+            c0[v] = vec_xor(vec_xor(vec_srli64(p1, 32), c1[v]), key0);
+            c2[v] = vec_xor(vec_xor(vec_srli64(p0, 32), c3[v]), key1);
+            c1[v] = p1;
+            c3[v] = p0;
+        }
+        k0 += PHILOX_W32_0;
+        k1 += PHILOX_W32_1;
+    }
+    uint64_t words[4][L];
+    for (int v = 0; v < NV64; v++) {
+        vec_store(words[0] + v * LANES64, c0[v]);
+        vec_store(words[1] + v * LANES64, c1[v]);
+        vec_store(words[2] + v * LANES64, c2[v]);
+        vec_store(words[3] + v * LANES64, c3[v]);
+    }
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < L; l++) g->w[j][l] = (uint32_t)words[j][l];
+}
+#undef NV64
+#undef LANES64
+
+#elif defined(VEC_PHILOX) /* 32-bit lanes: SSE2, AVX2, AArch64 */
 
 static inline void philox_group(uint64_t seed, uint64_t stream, uint64_t first_block,
                                 group_words *g)
