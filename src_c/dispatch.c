@@ -396,6 +396,7 @@ uint64_t fastki_elements_per_group(fastki_dtype dtype)
     return dtype == FASTKI_FLOAT32 ? F32_PER_GROUP : F64_PER_GROUP;
 }
 
+#if defined(FASTKI_POOL) || defined(_OPENMP) /* else every fill runs on its calling thread */
 /* One fill's work, shared by the threads that run it. Work is handed out in pieces claimed
  * from the counter `next`; `done` counts the elements written. The calling thread claims
  * pieces too and returns once done == count: it never waits for a thread that has not turned
@@ -458,6 +459,7 @@ static uint64_t run_pieces(fill_job *j)
     }
     return mine;
 }
+#endif
 
 #ifdef FASTKI_POOL
 /* The helpers: threads of fastki's own, started on demand (at most FASTKI_MAX_HELPERS, never
