@@ -241,9 +241,10 @@ int fastki_max_threads(void)
  * a multiple of every vector width, so each piece starts at the alignment the whole output
  * has). */
 
-/* Atomic operations on 64-bit counters. Relaxed, except where a fill's completion is
- * published (add_u64_release) and read (load_u64_acquire): the elements a helper wrote must be
- * visible to the calling thread once it sees them counted. */
+/* Atomic operations on 64-bit counters. Relaxed, except where one thread hands another memory
+ * it wrote: a job to a helper (store_u64_release, load_u64_acquire: the helper must see the
+ * job's fields), and a fill's elements back to the calling thread (add_u64_release when a
+ * piece is counted, load_u64_acquire when the count is read). */
 #if defined(__GNUC__) || defined(__clang__)
 static inline uint64_t load_u64(volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline uint64_t load_u64_acquire(volatile uint64_t *p)
@@ -251,6 +252,10 @@ static inline uint64_t load_u64_acquire(volatile uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 static inline void store_u64(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void store_u64_release(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
 static inline uint64_t add_u64(volatile uint64_t *p, uint64_t v)
 {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
@@ -281,6 +286,7 @@ static __inline void store_u64(volatile uint64_t *p, uint64_t v)
 {
     _InterlockedExchange64((volatile __int64 *)p, (__int64)v);
 }
+#define store_u64_release store_u64
 static __inline int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 {
     uint64_t seen = (uint64_t)_InterlockedCompareExchange64((volatile __int64 *)p, (__int64)desired,
@@ -314,6 +320,7 @@ static void store_u64(volatile uint64_t *p, uint64_t v)
 #pragma omp critical(fastki_atomic)
     *p = v;
 }
+#define store_u64_release store_u64
 static int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 {
     int ok;
@@ -566,7 +573,7 @@ static int recruit(fill_job *j, int extra)
         if (load_u64(&h->assigned) || !cas_u64(&h->assigned, &idle, 1)) continue;
         add_u64(&j->refs, 1);
         pthread_mutex_lock(&h->lock);
-        store_u64(&h->job, (uint64_t)(uintptr_t)j);
+        store_u64_release(&h->job, (uint64_t)(uintptr_t)j);
         pthread_cond_signal(&h->wake);
         pthread_mutex_unlock(&h->lock);
         got++;
@@ -630,7 +637,7 @@ static void run_job(fill_job *j, int want, fastki_fill_report *rep)
     j->refs = 1; /* the calling thread's */
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->finished, NULL);
-    j->team = 1 + want - 1; /* the pieces' sizes follow the team asked for */
+    j->team = want; /* the pieces' sizes follow the team asked for */
     rep->threads = 1 + recruit(j, want - 1);
     rep->caller_pieces = run_pieces(j);
     if (load_u64_acquire(&j->done) != j->count) {
