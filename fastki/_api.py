@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from . import _numpy
+from . import _numpy, _settings
 from ._constants import STREAM_VERSION
 from ._params import DIST_CODES, _check_reach, _narrow_bounds, params_for
 from ._validate import (_NATIVE_DTYPES, _U64, _block_arg, _dtype_arg, _finite_arg, _float_arg,
@@ -29,21 +29,13 @@ else:
 __all__ = ["uniform", "normal", "truncated_normal", "random_raw", "philox4x32_10", "info",
            "options"]
 
-_SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")  # src_c/fastki.h order
-_BACKENDS = ("native", "numpy")
+_SIMD_NAMES = _settings.SIMD_NAMES
+_BACKENDS = _settings.BACKENDS
 
 # --------------------------------------------------------------------------- configuration
 
 
-def _env_choice(name, allowed):
-    value = os.environ.get(name, "").strip().lower()
-    if value and value not in allowed:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
-    return value or None
-
-
-def _default_backend():
-    requested = _env_choice("FASTKI_BACKEND", _BACKENDS)
+def _default_backend(requested):
     if requested is None and _native is None:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         hint = ""
@@ -58,8 +50,17 @@ def _default_backend():
     return requested or "native"
 
 
-_ENV_BACKEND = _default_backend()
-_ENV_SIMD = _env_choice("FASTKI_SIMD", _SIMD_NAMES)
+# Every setting is read once, here, by fastki/_settings.py; the kernel gets its thread settings
+# from it, and a FASTKI_SIMD path this CPU or build lacks is refused now, not at the first fill.
+_SETTINGS = _settings.read()
+_ENV_BACKEND = _default_backend(_SETTINGS.backend)
+_ENV_SIMD = _SETTINGS.simd
+if _native is not None:
+    _native.configure_threads(_SETTINGS.chunk_groups, _SETTINGS.streaming,
+                              _settings.cpu_limit(_SETTINGS), _SETTINGS.load_signal)
+    if _ENV_SIMD is not None and _ENV_SIMD not in _native.simd_available():
+        raise ValueError(f"FASTKI_SIMD={_ENV_SIMD!r} names a simd path this CPU or build lacks; "
+                         f"available: {', '.join(_native.simd_available())}")
 _MAX_NUM_THREADS = 2**31 - 1
 _options = contextvars.ContextVar("fastki_options", default=(None, None, None))
 
@@ -102,23 +103,27 @@ def _config():
 
 
 def info():
-    """What fastki runs on: version, backend, SIMD path and the threads a large fill uses."""
+    """What fastki runs on: version, backend, SIMD path, the threads a large default fill may
+    use (num_threads) and which limit set that number (num_threads_source)."""
     from ._version import __version__
 
     backend, simd, threads = _config()
     result = {"version": __version__, "stream_version": STREAM_VERSION, "backend": backend,
               "native_loaded": _native is not None}
     if _native is not None:
+        budget = _native.thread_count(threads, 1 << 40)
         result.update(
             simd=_native.simd_best() if simd < 0 else _SIMD_NAMES[simd],
             simd_available=_native.simd_available(),
             openmp=_native.openmp_enabled(),
-            num_threads=_native.thread_count(threads, 1 << 40),
+            num_threads=budget,
+            num_threads_source=_settings.budget_source(_SETTINGS, budget, threads),
         )
     else:
-        result.update(simd=None, simd_available=[], openmp=False, num_threads=1)
+        result.update(simd=None, simd_available=[], openmp=False, num_threads=1,
+                      num_threads_source="no compiled extension")
     if backend == "numpy":
-        result.update(simd="numpy", num_threads=1)
+        result.update(simd="numpy", num_threads=1, num_threads_source="NumPy backend")
     return result
 
 
@@ -368,10 +373,11 @@ def random_raw(n, *, seed, stream=0, offset=0):
         raise ValueError(f"offset + n must not exceed 2**64, got {offset} + {n}")
     if n * 4 > np.iinfo(np.intp).max:  # as for shapes: too large for any NumPy array
         raise ValueError(f"n={n}: too large for a NumPy array of uint32")
-    backend, _, _ = _config()
+    backend, simd, threads = _config()
     try:
         if backend == "native":
-            return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset)
+            return _native.random_raw(np.empty(n, dtype=np.uint32), seed, stream, offset, simd,
+                                      threads)
         return _numpy.random_raw(n, seed, stream, offset)
     except MemoryError as exc:  # NumPy's own names no parameter
         raise MemoryError(f"n={n}: cannot allocate {n} uint32 words ({exc})") from None

@@ -4,15 +4,16 @@
    machine as it is, then again while a child process of this run keeps one core busy (a plain
    Python loop at normal priority, ended by its process id when the measurement ends, on
    Ctrl-C and on SIGTERM; it also stops by itself once this process is gone).
-2. The Dask threaded-scheduler line: a normal float32 Dask array (--dask-bytes, default 2 GiB,
+2. The loaded table (docs/benchmarks.md, "Threads on a loaded machine"): normal float32 into
+   existing memory, --loaded-sizes elements (2**20, 2**24), with --loaded-busy processes
+   (0, 2, 5) each running `while True: pass`, the default fill against one thread, one fill
+   of each kind per round in a shuffled order; the mean (what a program waits for, stalls included) and the
+   median time per fill.
+3. The Dask threaded-scheduler line: a normal float32 Dask array (--dask-bytes, default 2 GiB,
    in --dask-chunk-bytes chunks, default 64 MiB) written by `da.store` into a preallocated
-   NumPy array, each setting in a fresh child process: fastki's defaults, OMP_NUM_THREADS=1,
-   and the settings before the split and sharing rules of src_c/dispatch.c ("threads")
-   existed (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0).
-3. With --splits, the table docs/benchmarks.md ("Threads on a busy machine") asks for: every
-   split setting (schedule, chunk size, streaming stores, OpenMP wait policy) timed 1 vs 2
-   threads quiet and busy, each setting in a child process of its own (the settings are read
-   once per process).
+   NumPy array, each setting in a fresh child process: fastki's defaults and OMP_NUM_THREADS=1.
+4. With --splits: every piece size, streaming and load-signal setting timed 1 vs 2 threads quiet and busy,
+   each setting in a child process of its own (the settings are read once per process).
 
 Timings use fastki/_timing.py's rule (median after a warm-up run). Nothing here is asserted:
 the figures are printed (and returned in --json) for a person to judge on a quiet machine."""
@@ -40,26 +41,20 @@ SPINNER = (
     "        break\n"
 )
 
-# Each split setting of docs/benchmarks.md's table: a label and the environment it runs with.
+# Each split setting: a label and the environment it runs with.
 SPLITS = (
-    ("default (dynamic, 256 groups)", {}),
-    ("static (before issue 13)", {"FASTKI_SCHEDULE": "static"}),
-    ("dynamic, 16 groups", {"FASTKI_CHUNK_GROUPS": "16"}),
-    ("dynamic, 64 groups", {"FASTKI_CHUNK_GROUPS": "64"}),
-    ("dynamic, 1024 groups", {"FASTKI_CHUNK_GROUPS": "1024"}),
-    ("dynamic, 4096 groups", {"FASTKI_CHUNK_GROUPS": "4096"}),
-    ("guided, at least 256 groups", {"FASTKI_SCHEDULE": "guided"}),
+    ("default (pieces of up to 256 groups)", {}),
+    ("pieces of up to 16 groups", {"FASTKI_CHUNK_GROUPS": "16"}),
+    ("pieces of up to 64 groups", {"FASTKI_CHUNK_GROUPS": "64"}),
+    ("pieces of up to 1024 groups", {"FASTKI_CHUNK_GROUPS": "1024"}),
+    ("pieces of up to 4096 groups", {"FASTKI_CHUNK_GROUPS": "4096"}),
     ("default, streaming stores on", {"FASTKI_STREAMING": "on"}),
     ("default, streaming stores off", {"FASTKI_STREAMING": "off"}),
-    ("default, OMP_WAIT_POLICY=passive", {"OMP_WAIT_POLICY": "passive"}),
-    ("static, OMP_WAIT_POLICY=passive", {"FASTKI_SCHEDULE": "static", "OMP_WAIT_POLICY": "passive"}),
-    ("default, GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
-    ("default, GOMP_SPINCOUNT=1000", {"GOMP_SPINCOUNT": "1000"}),
+    ("default, load signal off", {"FASTKI_LOAD_SIGNAL": "off"}),
 )
 # The variables a setting may set: removed from every child's environment first, so that each
 # row runs with exactly what it names.
-_SPLIT_VARS = ("FASTKI_SCHEDULE", "FASTKI_CHUNK_GROUPS", "FASTKI_STREAMING",
-               "FASTKI_SHARE_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_SPLIT_VARS = ("FASTKI_CHUNK_GROUPS", "FASTKI_STREAMING", "FASTKI_LOAD_SIGNAL")
 
 SCALING_CHILD = """
 import json, sys
@@ -94,8 +89,6 @@ json.dump({{"seconds": seconds, "first_chunk_ok": ok,
 DASK_SETTINGS = (
     ("default", {}),
     ("OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
-    ("before issue 13 (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0)",
-     {"FASTKI_SCHEDULE": "static", "FASTKI_SHARE_THREADS": "0"}),
 )
 
 
@@ -112,6 +105,14 @@ def add_arguments(parser):
                         help="with --busy: also time normal float32 --size elements with each "
                              "of these thread counts, and check every SIMD path's bytes with "
                              "the largest count against 1 thread (e.g. 1,2,4,8,16)")
+    parser.add_argument("--loaded-busy", type=_counts_or_zero, default=(0, 2, 5), metavar="N,N,...",
+                        help="with --busy: busy processes of each row of the loaded table (0,2,5)")
+    parser.add_argument("--loaded-sizes", type=_counts, default=(1 << 20, 1 << 24),
+                        metavar="N,N,...",
+                        help="with --busy: elements per fill in the loaded table (1048576,16777216)")
+    parser.add_argument("--loaded-fills", type=_positive, default=None,
+                        help="with --busy: fills of each kind per row of the loaded table "
+                             "(default: 2**28 / elements, from 10 to 200)")
     parser.add_argument("--dask-bytes", type=_positive, default=2 << 30,
                         help="bytes of the Dask array for --busy (2 GiB)")
     parser.add_argument("--dask-chunk-bytes", type=_positive, default=64 << 20,
@@ -121,6 +122,13 @@ def add_arguments(parser):
 def _counts(text):
     counts = tuple(int(part) for part in text.split(","))
     if not counts or min(counts) < 1:
+        raise ValueError(text)
+    return counts
+
+
+def _counts_or_zero(text):
+    counts = tuple(int(part) for part in text.split(","))
+    if not counts or min(counts) < 0:
         raise ValueError(text)
     return counts
 
@@ -154,6 +162,73 @@ def busy_core():
         _progress(f"  process {spinner.pid} ended")
         if installed:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextlib.contextmanager
+def busy_processes(count):
+    """count busy_core() children at once, for the duration; yields their process ids."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(busy_core()) for _ in range(count)]
+
+
+def loaded_table(sizes, busy_counts, fills=None):
+    """The loaded table: per (busy processes, elements), the default fill and one-thread
+    fills of normal float32 into existing memory taken in turn; mean and median seconds."""
+    import random
+    import statistics
+    import time
+
+    import numpy as np
+
+    import fastki
+
+    rows = []
+    for busy in busy_counts:
+        with busy_processes(busy):
+            for n in sizes:
+                out = np.empty(n, np.float32)
+                count = fills or max(10, min(200, (1 << 28) // n))
+                _progress(f"  loaded: {busy} busy processes, {n} elements, {count} fills each ...")
+                times = {"default": [], "one thread": []}
+                fastki.normal(n, seed=1, out=out)  # warm-up: pages, helpers
+                order = random.Random(n + busy)  # each round in a shuffled order: no aliasing
+                for _ in range(count):      # with the scheduler's time slices
+                    for kind in order.sample(list(times), 2):
+                        with fastki.options(num_threads=1 if kind == "one thread" else None):
+                            start = time.perf_counter()
+                            fastki.normal(n, seed=1, out=out)
+                            times[kind].append(time.perf_counter() - start)
+                row = {"busy": busy, "elements": n, "fills": count}
+                for kind, t in times.items():
+                    row[kind] = {"mean_s": statistics.fmean(t), "median_s": statistics.median(t)}
+                row["default_vs_one_mean"] = row["default"]["mean_s"] / row["one thread"]["mean_s"]
+                row["default_vs_one_median"] = (row["default"]["median_s"]
+                                                / row["one thread"]["median_s"])
+                rows.append(row)
+                print(_loaded_line(row), flush=True)
+    print("loaded: normal float32 into existing memory, ns per element per fill, "
+          "mean / median", flush=True)
+    print("| busy processes | elements | default | one thread | default / one thread (mean) |",
+          flush=True)
+    print("| --- | --- | --- | --- | --- |", flush=True)
+    for row in rows:
+        n = row["elements"]
+        size = f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
+        print(f"| {row['busy']} | {size} | {_ns(row, 'default')} | {_ns(row, 'one thread')} | "
+              f"{row['default_vs_one_mean']:.2f} |", flush=True)
+    return rows
+
+
+def _ns(row, kind):
+    n = row["elements"]
+    return f"{row[kind]['mean_s'] * 1e9 / n:.2f} / {row[kind]['median_s'] * 1e9 / n:.2f}"
+
+
+def _loaded_line(row):
+    return (f"loaded: {row['busy']} busy processes, {row['elements']} elements, {row['fills']} "
+            f"fills each: default {_ns(row, 'default')} ns/el, one thread "
+            f"{_ns(row, 'one thread')} ns/el (mean / median); default / one thread: mean "
+            f"{row['default_vs_one_mean']:.2f}, median {row['default_vs_one_median']:.2f}")
 
 
 def _child_env(setting):
@@ -236,11 +311,10 @@ def run_busy(args, results):
     repeat = max(args.repeat, 9)  # ratios of two medians: more runs, less noise
     out = results["checks"].setdefault("busy", {})
     settings = _api._native.thread_settings()
-    waits = ", ".join(f"{v}={os.environ[v]}" for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-                      if v in os.environ) or "OpenMP's default wait policy"
-    print(f"busy: settings: schedule {settings['schedule']}, {settings['chunk_groups']} groups "
-          f"per chunk, streaming {settings['streaming']}, sharing "
-          f"{'on' if settings['share_threads'] else 'off'}, {waits}", flush=True)
+    info = _api.info()
+    print(f"busy: settings: pieces of up to {settings['chunk_groups']} groups, streaming "
+          f"{settings['streaming']}; {info['num_threads']} threads by default "
+          f"({info['num_threads_source']})", flush=True)
     if args.thread_counts:
         out["thread_counts"] = thread_table(n, args.thread_counts, repeat)
     _progress("  busy: thread scaling on the machine as it is ...")
@@ -252,6 +326,7 @@ def run_busy(args, results):
         print(_line(f"one core kept busy (process {pid})", n, threads, one, many), flush=True)
     out["busy"] = {"threads": threads, "one_s": one, "many_s": many, "speedup": one / many}
     out["settings"] = settings
+    out["loaded"] = loaded_table(args.loaded_sizes, args.loaded_busy, args.loaded_fills)
 
     _dask_line(args, out)
     if args.splits:

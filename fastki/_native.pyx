@@ -8,7 +8,7 @@ from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear, PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
@@ -41,6 +41,7 @@ cdef extern from "fastki.h" nogil:
     int FASTKI_OK
     int FASTKI_E_SIMD_UNAVAILABLE
     int FASTKI_SIMD_COUNT
+    int FASTKI_RAW_WORDS
     int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out)
     void fastki_random_raw(uint64_t seed, uint64_t stream, uint64_t offset, uint64_t n, uint32_t *out)
     void fastki_philox4x32_10(const uint32_t *counters, const uint32_t *keys, uint32_t *out, size_t n)
@@ -181,15 +182,18 @@ def fill_runs(int dist, cnp.ndarray out, uint64_t seed, uint64_t stream,
     return out
 
 
-def random_raw(cnp.ndarray[cnp.uint32_t, ndim=1] out, uint64_t seed, uint64_t stream, uint64_t offset):
-    cdef uint64_t n = out.shape[0], done = 0, take
-    cdef uint32_t *data = <uint32_t *>cnp.PyArray_DATA(out)
-    while done < n:
-        take = min(n - done, <uint64_t>SLICE_ELEMENTS)
-        with nogil:
-            fastki_random_raw(seed, stream, offset + done, take, data + done)
-        PyErr_CheckSignals()
-        done += take
+def random_raw(cnp.ndarray[cnp.uint32_t, ndim=1] out, uint64_t seed, uint64_t stream, uint64_t offset,
+               int simd=-1, int num_threads=0):
+    """Words offset, offset + 1, ... of the stream into out, through the fills' SIMD paths and
+    threads (src_c/fastki.h, FASTKI_RAW_WORDS)."""
+    cdef fastki_request req
+    memset(&req, 0, sizeof(req))
+    req.dist = FASTKI_RAW_WORDS
+    req.seed = seed
+    req.stream = stream
+    req.simd = simd
+    req.num_threads = num_threads
+    _fill(&req, offset, <uint64_t>out.shape[0], <char *>cnp.PyArray_DATA(out), 4)
     return out
 
 
@@ -541,88 +545,65 @@ def fill_accepted(int dist, shape, a0, a1, a2, a3, seed, stream, dtype, out, int
 
 
 # --------------------------------------------------------------------------- threads
-# What the kernel decides about threads (src_c/dispatch.c, "threads"): the split settings read
-# from the environment, the sharing rule for fills in flight, and what the calling thread's
-# last fill did. Used by tests and `python -m fastki bench --busy`; none changes a value.
-from libc.stdint cimport int64_t
-
+# What the kernel decides about threads (src_c/dispatch.c, "threads"): the settings
+# fastki/_settings.py hands in, the thread budget, and what the calling thread's last fill
+# did. Used by fastki/_settings.py, tests and `python -m fastki bench --busy`; none changes a
+# value.
 cdef extern from "fastki.h" nogil:
     ctypedef struct fastki_thread_config:
-        int schedule
         uint64_t chunk_groups
         int streaming
-        int share
-        int invalid
+        int cpu_limit
+        int load_signal
     ctypedef struct fastki_fill_report:
         int threads
         int want
         int budget
-        int shared
-        int64_t fills
-        int64_t others
-        int64_t recent
-        int schedule
         uint64_t pieces
-    const fastki_thread_config *fastki_thread_settings()
-    int fastki_share_threads(int want, int budget, int64_t fills, int64_t others)
+        uint64_t caller_pieces
+        int free_cpus
+    int fastki_configure(const fastki_thread_config *config)
+    void fastki_thread_settings(fastki_thread_config *out)
+    int fastki_thread_budget()
+    int fastki_idle_helpers()
     void fastki_last_fill(fastki_fill_report *out)
-    void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
-    void fastki_debug_occupy(int64_t fills, int64_t extra)
-    void fastki_debug_forget_recent()
 
-SCHEDULES = ("static", "dynamic", "guided")
-_THREAD_ENV = (("FASTKI_SCHEDULE", "static, dynamic, guided"),
-               ("FASTKI_CHUNK_GROUPS", "an integer from 1 to 16777216"),
-               ("FASTKI_STREAMING", "auto, on, off"),
-               ("FASTKI_SHARE_THREADS", "1, 0"))
+_STREAMING = ("auto", "off", "on")
+
+
+def configure_threads(uint64_t chunk_groups, str streaming, int cpu_limit, bint load_signal):
+    """Hand the thread settings to the kernel (fastki/_settings.py validated them)."""
+    cdef fastki_thread_config c
+    c.chunk_groups = chunk_groups
+    c.streaming = _STREAMING.index(streaming) - 1
+    c.cpu_limit = cpu_limit
+    c.load_signal = load_signal
+    if fastki_configure(&c) != FASTKI_OK:
+        raise ValueError(f"thread settings out of range: chunk_groups={chunk_groups}, "
+                         f"streaming={streaming!r}, cpu_limit={cpu_limit}")
 
 
 def thread_settings():
-    """The split settings in force: schedule, chunk_groups, streaming, share_threads."""
-    cdef const fastki_thread_config *c = fastki_thread_settings()
-    return {"schedule": SCHEDULES[c.schedule], "chunk_groups": c.chunk_groups,
-            "streaming": ("auto", "off", "on")[c.streaming + 1], "share_threads": bool(c.share)}
+    """The thread settings in force: chunk_groups, streaming, cpu_limit (0: none), load_signal."""
+    cdef fastki_thread_config c
+    fastki_thread_settings(&c)
+    return {"chunk_groups": c.chunk_groups, "streaming": _STREAMING[c.streaming + 1],
+            "cpu_limit": c.cpu_limit, "load_signal": bool(c.load_signal)}
 
 
-def share_threads(int want, int budget, int64_t fills, int64_t others):
-    """The sharing rule (src_c/fastki.h, fastki_share_threads) for the given state."""
-    return fastki_share_threads(want, budget, fills, others)
+def thread_budget():
+    """The threads a default fill may use: OpenMP's count, lowered to the CPU limit."""
+    return fastki_thread_budget()
+
+
+def idle_helpers():
+    """Helper threads idle now (src_c/dispatch.c, "threads")."""
+    return fastki_idle_helpers()
 
 
 def last_fill():
     """What this thread's last kernel fill of at least one element did."""
     cdef fastki_fill_report r
     fastki_last_fill(&r)
-    return {"threads": r.threads, "want": r.want, "budget": r.budget, "shared": bool(r.shared),
-            "fills": r.fills, "others": r.others, "recent": r.recent,
-            "schedule": SCHEDULES[r.schedule],
-            "pieces": r.pieces}
-
-
-def threads_in_flight():
-    """(multi-threaded fills in flight in this process, extra threads they hold)."""
-    cdef int64_t fills, extra
-    fastki_threads_in_flight(&fills, &extra)
-    return fills, extra
-
-
-def _debug_occupy(int64_t fills, int64_t extra):
-    """Tests only: count pretend fills holding extra threads in; negative values take them out."""
-    fastki_debug_occupy(fills, extra)
-
-
-def _debug_forget_recent():
-    """Tests only: forget every recent caller (src_c/dispatch.c, "Recent callers")."""
-    fastki_debug_forget_recent()
-
-
-def _check_thread_env():
-    """A ValueError naming the first FASTKI_* thread variable the kernel ignored as invalid."""
-    import os
-    cdef int invalid = fastki_thread_settings().invalid, bit
-    for bit, (name, allowed) in enumerate(_THREAD_ENV):
-        if invalid & (1 << bit):
-            raise ValueError(f"{name}={os.environ.get(name, '')!r} is not one of {allowed}")
-
-
-_check_thread_env()
+    return {"threads": r.threads, "want": r.want, "budget": r.budget, "pieces": r.pieces,
+            "caller_pieces": r.caller_pieces, "free_cpus": r.free_cpus}

@@ -7,6 +7,7 @@
 #define GROUP_BLOCKS 16          /* Philox blocks per group: one AVX-512 register of counters */
 #define F32_PER_GROUP 80         /* five 24-bit fields per block */
 #define F64_PER_GROUP 32         /* two 53-bit fields per block */
+#define RAW_PER_GROUP 64         /* four words per block: the raw word stream */
 
 #define F32_SQRT2 1.41421356237309504880f
 #define F64_SQRT2 1.41421356237309504880

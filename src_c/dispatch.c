@@ -1,16 +1,39 @@
 /* The one place that knows the CPU, picks a SIMD path and decides how many threads a fill
- * uses. CPU features are read from the compiler runtime on each call. Mutable state, none of
- * which can change a value: the fork marker below, set once in a forked child and never
- * cleared; the split settings, read from the environment once; and the count of fills in
- * flight with the threads they hold (in_flight, "threads" below). */
+ * uses and which thread writes which elements.
+ *
+ * State. Mutable global state of the kernel, none of which can change a value (a value depends
+ * only on its index, docs/algorithm.md); docs/hardening.md ("Threads") cites this list:
+ *  1. the fork marker (forked_child): 0 -> 1 once, in a forked child; never cleared;
+ *  2. the thread settings (setting_*): piece size, streaming stores, the CPU limit and the
+ *     load signal's switch; the build's defaults until fastki_configure hands in what
+ *     fastki/_settings.py read;
+ *  3. the helpers (helpers, helpers_started, helpers_awake): threads started on demand and
+ *     never ended, each idle or assigned one fill;
+ *  4. the jobs: one per multi-threaded fill, freed by the last thread to let go of it;
+ *  5. each thread's last fill report (last_report, thread-local), read by tests;
+ *  6. the load signal's last sample (load_sampled_at, load_free): Linux only;
+ *  7. the CPU features MSVC builds read once (msvc_cpu_has; GCC and Clang ask their runtime;
+ *     racing first reads store the same value).
+ * Tests only: the hold on the helpers (debug_hold, src_c/fastki_debug.h). */
+#if defined(__linux__) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* pthread_sigmask, clock_gettime, sysconf under -std=c99 */
+#endif
 #include "fastki.h"
+#include "fastki_debug.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__)) && defined(__GNUC__)
+/* POSIX systems run multi-threaded fills on helpers of fastki's own (below, "threads");
+ * others on an OpenMP team, as do builds with FASTKI_NO_POOL (tests/test_threads_split.py
+ * builds tests/c/test_threads.c so, to run the Windows path here). */
+#if (defined(__unix__) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
 #include <pthread.h>
+#include <signal.h>
 #define FASTKI_FORK_GUARD 1
+#ifndef FASTKI_NO_POOL
+#define FASTKI_POOL 1
+#endif
 #endif
 
 #ifdef _OPENMP
@@ -20,46 +43,37 @@
 #include "approx.h"
 #include "philox.h"
 
-/* Waking an OpenMP team costs about 1-2 us; a thread pays off once its share of the work
- * takes about 4 us. Work is counted in "uniform float32 elements" (about 0.5 ns each on one
- * AVX2/AVX-512 core); element_cost() weighs the other fills. Measured with a C harness over
- * 2**10..2**17 elements, one vs two threads: uniform float32 breaks even near 4096
- * elements, normal float32 near 2048, truncated normal float32 near 1024. */
 /* Outputs at least this large are written with streaming stores: about the last-level cache
  * of the machines we measured (32 MiB), beyond which the output cannot stay cached anyway.
- * FASTKI_STREAMING=on/off overrides it (see fastki_thread_settings below). */
+ * FASTKI_STREAMING=on/off overrides it (fastki_configure). */
 #ifndef FASTKI_STREAM_MIN_BYTES
 #define FASTKI_STREAM_MIN_BYTES (UINT64_C(32) << 20)
 #endif
 
+/* Waking a helper costs a few microseconds; a thread pays off once its share of the work
+ * takes about 4 us. Work is counted in "uniform float32 elements" (about 0.5 ns each on one
+ * AVX2/AVX-512 core); element_cost() weighs the other fills. Measured with a C harness over
+ * 2**10..2**17 elements, one vs two threads: uniform float32 breaks even near 4096
+ * elements, normal float32 near 2048, truncated normal float32 near 1024. */
 #ifndef FASTKI_MIN_WORK_PER_THREAD
 #define FASTKI_MIN_WORK_PER_THREAD UINT64_C(8192)
 #endif
 
-/* How a multi-threaded fill hands out its elements (FASTKI_SCHEDULE; docs/benchmarks.md,
- * "Threads on a busy machine"). The default is dynamic: a thread that loses its core to
- * another process holds back at most one chunk, where an even static split makes the whole
- * fill wait for that thread's half. */
-#ifndef FASTKI_SCHEDULE_DEFAULT
-#define FASTKI_SCHEDULE_DEFAULT FASTKI_SCHEDULE_DYNAMIC
-#endif
-
-/* Groups per chunk (FASTKI_CHUNK_GROUPS). 256 groups are 20480 float32 or 8192 float64
- * elements (80 or 64 KiB), 10-40 us of work on one core: a claim, one atomic operation on a
- * shared counter, costs well under 1% of that, and one chunk is under 1% of the slice that
- * fastki/_native.pyx hands to fastki_fill at a time (SLICE_ELEMENTS), so the threads finish
- * within one chunk of each other. Chosen by this arithmetic, not measured; `python -m fastki
- * bench --busy --splits` times the alternatives. */
+/* The largest piece a thread claims, in groups (FASTKI_CHUNK_GROUPS). 256 groups are 20480
+ * float32 or 8192 float64 elements (80 or 64 KiB), 10-40 us of work on one core: a claim, one
+ * atomic operation on a shared counter, costs well under 1% of that. Towards the end of a
+ * fill pieces shrink to (what is left) / (2 x threads), down to FASTKI_MIN_CHUNK_GROUPS
+ * (16 groups, 1-3 us), so the threads finish within a small piece of each other. */
 #ifndef FASTKI_CHUNK_GROUPS
 #define FASTKI_CHUNK_GROUPS 256
 #endif
-#define FASTKI_CHUNK_GROUPS_MAX 16777216 /* 2**24: keeps chunk lengths far from overflow */
-
-/* Whether default fills share the thread budget with the other fills in flight
- * (FASTKI_SHARE_THREADS; fastki_share_threads below). */
-#ifndef FASTKI_SHARE_THREADS_DEFAULT
-#define FASTKI_SHARE_THREADS_DEFAULT 1
+#define FASTKI_CHUNK_GROUPS_MAX 16777216 /* 2**24: keeps piece lengths far from overflow */
+#ifndef FASTKI_MIN_CHUNK_GROUPS
+#define FASTKI_MIN_CHUNK_GROUPS 16
 #endif
+
+/* Helper threads at most: a fill runs on its calling thread and up to this many helpers. */
+#define FASTKI_MAX_HELPERS 255
 
 typedef void (*fill_range_fn)(const fastki_request *, uint64_t, uint64_t, void *, int);
 
@@ -178,15 +192,13 @@ int fastki_simd_best(void)
 }
 
 #ifdef FASTKI_FORK_GUARD
-/* fork() and OpenMP: GNU libgomp keeps its thread team after a parallel region; a child forked
- * from a process whose team exists inherits the team's bookkeeping but none of its threads,
- * and its next parallel region waits for them forever (reproduced by
- * tests/test_hardening_fork.py: a child hangs after the parent filled with 2 threads).
- * The team may also belong to another library sharing the same libgomp, so whether *fastki*
- * used threads before the fork decides nothing. Hence: every process forked after this
- * library was loaded fills on its calling thread only; values are unchanged (the contract
- * does not depend on the thread count). This marker is the kernel's one piece of mutable
- * global state: written once, 0 -> 1, by the atfork child handler (the child then has a single
+/* fork() and threads: a forked child has only the thread that called fork(); fastki's helpers
+ * and the team of GNU libgomp (which keeps its bookkeeping after a parallel region, so that a
+ * child's next region waits for threads it does not have; reproduced by
+ * tests/test_hardening_fork.py) stay behind in the parent, possibly mid-job with a lock held.
+ * Hence every process forked after this library was loaded fills on its calling thread only;
+ * values are unchanged (the contract does not depend on the thread count). The marker (State
+ * 1) is written once, 0 -> 1, by the atfork child handler (the child then has a single
  * thread), inherited by the child's own children, never cleared. exec() starts afresh. */
 static volatile int forked_child = 0;
 
@@ -225,32 +237,56 @@ int fastki_max_threads(void)
  * Everything below decides how many threads a fill runs on and which thread writes which
  * elements. None of it can change a value: an element's value depends only on its index
  * (docs/algorithm.md), and every piece handed to a thread is a whole number of groups in
- * absolute element index (80 float32 / 32 float64 elements: 320 / 256 bytes, a multiple of
- * every vector width, so each piece starts at the alignment the whole output has). */
+ * absolute element index (80 float32 / 32 float64 elements / 64 words: 320 / 256 / 256 bytes,
+ * a multiple of every vector width, so each piece starts at the alignment the whole output
+ * has). */
 
-/* Atomic operations on 64-bit counters, relaxed: the counters only steer decisions, and the
- * elements written inside an OpenMP region are ordered by the region's closing barrier. */
+/* Atomic operations on 64-bit counters. Relaxed, except where one thread hands another memory
+ * it wrote: a job to a helper (store_u64_release, load_u64_acquire: the helper must see the
+ * job's fields), and a fill's elements back to the calling thread (add_u64_release when a
+ * piece is counted, load_u64_acquire when the count is read). */
 #if defined(__GNUC__) || defined(__clang__)
 static inline uint64_t load_u64(volatile uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t load_u64_acquire(volatile uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void store_u64(volatile uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void store_u64_release(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
 static inline uint64_t add_u64(volatile uint64_t *p, uint64_t v)
 {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
+static inline uint64_t add_u64_release(volatile uint64_t *p, uint64_t v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+}
 static inline int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 {
-    return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 #define FASTKI_TLS __thread
 #elif defined(_MSC_VER)
 #include <intrin.h>
+/* the Interlocked functions are full barriers */
 static __inline uint64_t load_u64(volatile uint64_t *p)
 {
     return (uint64_t)_InterlockedCompareExchange64((volatile __int64 *)p, 0, 0);
 }
+#define load_u64_acquire load_u64
 static __inline uint64_t add_u64(volatile uint64_t *p, uint64_t v)
 {
     return (uint64_t)_InterlockedExchangeAdd64((volatile __int64 *)p, (__int64)v) + v;
 }
+#define add_u64_release add_u64
+static __inline void store_u64(volatile uint64_t *p, uint64_t v)
+{
+    _InterlockedExchange64((volatile __int64 *)p, (__int64)v);
+}
+#define store_u64_release store_u64
 static __inline int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 {
     uint64_t seen = (uint64_t)_InterlockedCompareExchange64((volatile __int64 *)p, (__int64)desired,
@@ -270,6 +306,7 @@ static uint64_t load_u64(volatile uint64_t *p)
     v = *p;
     return v;
 }
+#define load_u64_acquire load_u64
 static uint64_t add_u64(volatile uint64_t *p, uint64_t v)
 {
     uint64_t r;
@@ -277,6 +314,13 @@ static uint64_t add_u64(volatile uint64_t *p, uint64_t v)
     r = *p += v;
     return r;
 }
+#define add_u64_release add_u64
+static void store_u64(volatile uint64_t *p, uint64_t v)
+{
+#pragma omp critical(fastki_atomic)
+    *p = v;
+}
+#define store_u64_release store_u64
 static int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 {
     int ok;
@@ -291,190 +335,66 @@ static int cas_u64(volatile uint64_t *p, uint64_t *expected, uint64_t desired)
 #define FASTKI_TLS
 #endif
 
-/* The split settings, read from the environment once: when the library is loaded (GCC,
- * Clang), else at the first fill (racing first fills compute and store the same values). */
-static fastki_thread_config settings;
-static volatile int settings_ready = 0;
+/* The thread settings. The kernel reads no environment variable: fastki/_settings.py, the one
+ * reader of every FASTKI_* variable and of the CPU quota, hands them in through
+ * fastki_configure; C programs that never call it get the build's defaults. Each is one
+ * word, so a fill reads either the old or the new value of each, never a torn one. */
+static volatile uint64_t setting_chunk_groups = FASTKI_CHUNK_GROUPS;
+static volatile uint64_t setting_streaming = 0; /* streaming + 1: 0 auto, 1 off, 2 on */
+static volatile uint64_t setting_cpu_limit = 0; /* 0: no limit */
+static volatile uint64_t setting_load_signal = 1;
 
-static int parse_choice(const char *value, const char *const *names, int n, int *out)
+int fastki_configure(const fastki_thread_config *c)
 {
-    for (int i = 0; i < n; i++)
-        if (strcmp(value, names[i]) == 0) {
-            *out = i;
-            return 1;
-        }
-    return 0;
+    if (c->chunk_groups < 1 || c->chunk_groups > FASTKI_CHUNK_GROUPS_MAX || c->streaming < -1 ||
+        c->streaming > 1 || c->cpu_limit < 0 || (c->load_signal != 0 && c->load_signal != 1))
+        return FASTKI_E_BAD_ARGUMENT;
+    store_u64(&setting_chunk_groups, c->chunk_groups);
+    store_u64(&setting_streaming, (uint64_t)(c->streaming + 1));
+    store_u64(&setting_cpu_limit, (uint64_t)c->cpu_limit);
+    store_u64(&setting_load_signal, (uint64_t)c->load_signal);
+    return FASTKI_OK;
 }
 
-static void read_settings(void)
+void fastki_thread_settings(fastki_thread_config *out)
 {
-    static const char *const schedules[] = {"static", "dynamic", "guided"};
-    static const char *const streaming[] = {"off", "on", "auto"};
-    static const char *const share[] = {"0", "1"};
-    fastki_thread_config c = {FASTKI_SCHEDULE_DEFAULT, FASTKI_CHUNK_GROUPS, -1,
-                              FASTKI_SHARE_THREADS_DEFAULT, 0};
-    const char *s = getenv("FASTKI_SCHEDULE");
-    if (s && *s && !parse_choice(s, schedules, 3, &c.schedule)) c.invalid |= FASTKI_INVALID_SCHEDULE;
-    s = getenv("FASTKI_CHUNK_GROUPS");
-    if (s && *s) {
-        uint64_t v = 0;
-        const char *p = s;
-        while (*p >= '0' && *p <= '9' && v <= FASTKI_CHUNK_GROUPS_MAX) v = v * 10 + (uint64_t)(*p++ - '0');
-        if (*p || v < 1 || v > FASTKI_CHUNK_GROUPS_MAX)
-            c.invalid |= FASTKI_INVALID_CHUNK_GROUPS;
-        else
-            c.chunk_groups = v;
-    }
-    s = getenv("FASTKI_STREAMING");
-    if (s && *s) {
-        int k;
-        if (parse_choice(s, streaming, 3, &k)) c.streaming = k == 2 ? -1 : k;
-        else c.invalid |= FASTKI_INVALID_STREAMING;
-    }
-    s = getenv("FASTKI_SHARE_THREADS");
-    if (s && *s && !parse_choice(s, share, 2, &c.share)) c.invalid |= FASTKI_INVALID_SHARE_THREADS;
-    settings = c;
-    settings_ready = 1;
+    out->chunk_groups = load_u64(&setting_chunk_groups);
+    out->streaming = (int)load_u64(&setting_streaming) - 1;
+    out->cpu_limit = (int)load_u64(&setting_cpu_limit);
+    out->load_signal = (int)load_u64(&setting_load_signal);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((constructor)) static void read_settings_at_load(void) { read_settings(); }
-#endif
-
-const fastki_thread_config *fastki_thread_settings(void)
+int fastki_thread_budget(void)
 {
-    if (!settings_ready) read_settings();
-    return &settings;
+    int budget = fastki_max_threads(), limit = (int)load_u64(&setting_cpu_limit);
+    if (limit > 0 && limit < budget) budget = limit;
+    return budget < 1 ? 1 : budget;
 }
 
 /* Relative cost of one element, uniform float32 = 1 (measured on the AVX2/AVX-512 paths). */
 static uint64_t element_cost(fastki_dist dist, fastki_dtype dtype)
 {
     static const uint8_t cost[3][2] = {{1, 2}, {2, 5}, {4, 10}}; /* [dist][dtype] */
+    if (dist == FASTKI_RAW_WORDS) return 1; /* 0.8 words per uniform float32 element */
     return (unsigned)dist < 3u && (unsigned)dtype < 2u ? cost[dist][dtype] : 1u;
 }
 
 int fastki_thread_count(int requested, uint64_t work)
 {
-    if (!fastki_openmp_enabled() || in_forked_child()) return 1; /* see the fork marker */
+    if (in_forked_child()) return 1; /* see the fork marker */
 #ifdef _OPENMP
     /* Inside someone's OpenMP region, a default fill stays on its thread: that region's team
-     * already holds the cores (and libgomp would give a nested region one thread anyway). */
+     * already holds the cores. */
     if (requested <= 0 && omp_in_parallel()) return 1;
 #endif
-    uint64_t threads = requested > 0 ? (uint64_t)requested : (uint64_t)fastki_max_threads();
+    uint64_t threads = requested > 0 ? (uint64_t)requested : (uint64_t)fastki_thread_budget();
     uint64_t useful = work / FASTKI_MIN_WORK_PER_THREAD;
     if (threads > useful) threads = useful;
+    if (threads > FASTKI_MAX_HELPERS + 1) threads = FASTKI_MAX_HELPERS + 1;
     return threads < 1 ? 1 : (int)threads;
 }
 
-/* The sharing rule, the one place it is written (docs/dask.md, "Threads"). */
-int fastki_share_threads(int want, int budget, int64_t fills, int64_t others)
-{
-    int64_t take = want;
-    if (fills < 1) fills = 1;
-    if (budget < 1) budget = 1;
-    if (take > budget / fills) take = budget / fills;
-    if (take > budget - fills - others + 1) take = budget - fills - others + 1;
-    return take < 1 ? 1 : (int)take;
-}
-
-/* Multi-threaded fills in flight in this process (high 32 bits) and the extra threads, beyond
- * each fill's calling thread, that they hold (low 32 bits), in one word so that a fill counts
- * itself in and claims its threads in one atomic step. Mutable global state that steers only
- * thread counts, never a value (docs/hardening.md, "Threads"). */
-static volatile uint64_t in_flight = 0;
-#define FLIGHT_ONE (UINT64_C(1) << 32)
-#define EXTRA_MAX 65535 /* a fill's extra threads as counted here, so the low half cannot carry */
-
 static FASTKI_TLS fastki_fill_report last_report;
-
-#ifdef _OPENMP
-/* Recent callers: threads whose last multi-threaded fill ended less than RECENT_WINDOW_US ago
- * and that are not filling now. A thread of a pool that alternates fills with other work
- * (Dask's threaded scheduler copies each chunk into place between fills) holds a core between
- * its fills; a fill that started then and took every thread would wait at its closing barrier
- * for a thread preempted by that work. So the sharing rule counts recent callers like the extra
- * threads of fills in flight (docs/dask.md, "Threads"). Each calling thread owns one slot,
- * given out in turn; with more than RECENT_SLOTS callers two threads may share one, which only
- * makes the count lower. A slot holds the time its thread's last such fill ended, in
- * microseconds plus one (0: never, or filling now). Only thread counts depend on it. */
-#define RECENT_SLOTS 64
-#define RECENT_WINDOW_US 50000
-static volatile uint64_t recent_end_us[RECENT_SLOTS];
-static volatile uint64_t recent_slots_given = 0;
-static FASTKI_TLS int recent_slot = -1;
-
-static uint64_t now_us(void) { return (uint64_t)(omp_get_wtime() * 1e6) + 1; }
-
-static void store_u64(volatile uint64_t *p, uint64_t v)
-{
-    uint64_t old = load_u64(p);
-    while (!cas_u64(p, &old, v)) {
-    }
-}
-
-static int my_recent_slot(void)
-{
-    if (recent_slot < 0) recent_slot = (int)((add_u64(&recent_slots_given, 1) - 1) % RECENT_SLOTS);
-    return recent_slot;
-}
-
-static int64_t count_recent_callers(int mine, uint64_t now)
-{
-    int64_t n = 0;
-    for (int s = 0; s < RECENT_SLOTS; s++) {
-        uint64_t end = load_u64(&recent_end_us[s]);
-        if (s != mine && end && (end > now || now - end < RECENT_WINDOW_US)) n++;
-    }
-    return n;
-}
-
-static int claim_threads(int want, int shared, fastki_fill_report *rep)
-{
-    int budget = fastki_max_threads(), take, mine = my_recent_slot();
-    store_u64(&recent_end_us[mine], 0); /* filling now: counted among the fills in flight */
-    int64_t recent = shared ? count_recent_callers(mine, now_us()) : 0;
-    uint64_t old = load_u64(&in_flight), next;
-    do {
-        int64_t fills = (int64_t)(old >> 32) + 1, others = (int64_t)(old & 0xFFFFFFFFu);
-        take = shared ? fastki_share_threads(want, budget, fills, others + recent) : want;
-        rep->fills = fills;
-        rep->others = others;
-        next = old + FLIGHT_ONE + (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX);
-    } while (!cas_u64(&in_flight, &old, next));
-    rep->recent = recent;
-    rep->budget = budget;
-    rep->shared = shared;
-    return take;
-}
-
-static void release_threads(int take)
-{
-    add_u64(&in_flight, (uint64_t)0 - FLIGHT_ONE - (uint64_t)(take - 1 < EXTRA_MAX ? take - 1 : EXTRA_MAX));
-    store_u64(&recent_end_us[my_recent_slot()], now_us());
-}
-
-#endif
-
-void fastki_debug_forget_recent(void)
-{
-#ifdef _OPENMP
-    for (int s = 0; s < RECENT_SLOTS; s++) store_u64(&recent_end_us[s], 0);
-#endif
-}
-
-void fastki_threads_in_flight(int64_t *fills, int64_t *extra)
-{
-    uint64_t now = load_u64(&in_flight);
-    *fills = (int64_t)(now >> 32);
-    *extra = (int64_t)(now & 0xFFFFFFFFu);
-}
-
-void fastki_debug_occupy(int64_t fills, int64_t extra)
-{
-    add_u64(&in_flight, (uint64_t)fills * FLIGHT_ONE + (uint64_t)extra);
-}
 
 void fastki_last_fill(fastki_fill_report *out) { *out = last_report; }
 
@@ -483,123 +403,367 @@ uint64_t fastki_elements_per_group(fastki_dtype dtype)
     return dtype == FASTKI_FLOAT32 ? F32_PER_GROUP : F64_PER_GROUP;
 }
 
-#ifdef _OPENMP
-/* Offset from first where part t of nparts starts: an even split, moved up to the next group
- * boundary (in absolute element index) so that no group is computed by two threads. */
-static uint64_t split_offset(uint64_t first, uint64_t count, uint64_t per_group, int t, int nparts)
-{
-    if (t <= 0) return 0;
-    if (t >= nparts) return count;
-    uint64_t q = count / (uint64_t)nparts, r = count % (uint64_t)nparts;
-    uint64_t off = q * (uint64_t)t + r * (uint64_t)t / (uint64_t)nparts;
-    uint64_t rem = (first % per_group + off % per_group) % per_group;
-    if (rem) off += per_group - rem;
-    return off < count ? off : count;
-}
+#if defined(FASTKI_POOL) || defined(_OPENMP) /* else every fill runs on its calling thread */
+/* One fill's work, shared by the threads that run it. Work is handed out in pieces claimed
+ * from the counter `next`; `done` counts the elements written. The calling thread claims
+ * pieces too and returns once done == count: it never waits for a thread that has not turned
+ * up, only for pieces already claimed. Pieces shrink towards the end (claim_piece), so a
+ * thread that loses its core while holding one keeps the fill waiting for little. */
+typedef struct {
+    fastki_request req;
+    fill_range_fn fill;
+    uint64_t first, count, per_group, max_len, min_len;
+    char *out;
+    size_t item;
+    int streaming, team;
+    volatile uint64_t next, done, pieces;
+#ifdef FASTKI_POOL
+    volatile uint64_t refs; /* the threads that may still read this job; the last frees it */
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+#endif
+} fill_job;
 
-/* Claims the next piece [*lo, *hi) of offsets 0 .. count - 1 from the shared counter *next:
- * at least min_len elements or, with divisor > 0, the larger (count - *lo) / divisor (guided);
- * its end moved up to the next group boundary in absolute element index. 0: nothing left. */
-static int claim_piece(volatile uint64_t *next, uint64_t first, uint64_t count, uint64_t per_group,
-                       uint64_t min_len, uint64_t divisor, uint64_t *lo, uint64_t *hi)
+/* Claims the next piece [*lo, *hi) of offsets 0 .. count - 1: (what is left) / (2 x team),
+ * but at most max_len and at least min_len elements; its end moved up to the next group
+ * boundary in absolute element index. 0: nothing left. */
+static int claim_piece(fill_job *j, uint64_t *lo, uint64_t *hi)
 {
-    uint64_t start = load_u64(next), end;
+    uint64_t start = load_u64(&j->next), end;
     do {
-        if (start >= count) return 0;
-        uint64_t left = count - start, len = min_len;
-        if (divisor && left / divisor > len) len = left / divisor;
+        if (start >= j->count) return 0;
+        uint64_t left = j->count - start, len = left / (2 * (uint64_t)j->team);
+        if (len > j->max_len) len = j->max_len;
+        if (len < j->min_len) len = j->min_len;
         if (len >= left) {
-            end = count;
+            end = j->count;
         } else {
             end = start + len;
-            uint64_t rem = (first % per_group + end % per_group) % per_group;
-            if (rem) end = count - end <= per_group - rem ? count : end + (per_group - rem);
+            uint64_t rem = (j->first % j->per_group + end % j->per_group) % j->per_group;
+            if (rem) end = j->count - end <= j->per_group - rem ? j->count : end + (j->per_group - rem);
         }
-    } while (!cas_u64(next, &start, end));
+    } while (!cas_u64(&j->next, &start, end));
     *lo = start;
     *hi = end;
     return 1;
 }
 
+/* Runs pieces until none is left; returns how many this thread ran. */
+static uint64_t run_pieces(fill_job *j)
+{
+    uint64_t lo, hi, mine = 0;
+    while (claim_piece(j, &lo, &hi)) {
+        add_u64(&j->pieces, 1); /* counted before the piece is: complete once done == count */
+        j->fill(&j->req, j->first + lo, hi - lo, j->out + (size_t)lo * j->item, j->streaming);
+        mine++;
+#ifdef FASTKI_POOL
+        if (add_u64_release(&j->done, hi - lo) == j->count) { /* the last piece: wake the caller */
+            pthread_mutex_lock(&j->lock);
+            pthread_cond_signal(&j->finished);
+            pthread_mutex_unlock(&j->lock);
+        }
+#endif
+    }
+    return mine;
+}
+#endif
+
+#ifdef FASTKI_POOL
+/* The helpers: threads of fastki's own, started on demand (at most FASTKI_MAX_HELPERS, never
+ * ended; a forked child starts none, see the fork marker) with every signal blocked. A helper
+ * is idle, or assigned one job: a fill recruits only idle helpers, so a helper that has not
+ * yet turned up for an earlier fill (its core taken by another process) is not counted on
+ * again until it has, and fills running at once share the helpers between them: that is the
+ * whole sharing rule. A helper that turns up after its fill is done finds no piece left,
+ * lets go of the job and is idle again. */
+typedef struct {
+    volatile uint64_t job;      /* the assigned fill_job, 0: none */
+    volatile uint64_t assigned; /* 1 from recruitment until the helper lets go of its job */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+} helper;
+
+static helper helpers[FASTKI_MAX_HELPERS];
+static volatile uint64_t helpers_started = 0;
+static volatile uint64_t helpers_awake = 0; /* helpers not asleep: working or polling */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile uint64_t debug_hold = 0; /* fastki_debug.h: helpers wait before claiming */
+
+static void leave_job(fill_job *j)
+{
+    if (add_u64_release(&j->refs, (uint64_t)0 - 1) == 0) {
+        pthread_mutex_destroy(&j->lock);
+        pthread_cond_destroy(&j->finished);
+        free(j);
+    }
+}
+
+/* About 10-50 us of polling before a thread sleeps: long enough for the next slice of a long
+ * fill (fastki/_native.pyx hands the kernel a few milliseconds at a time) or the next fill of
+ * a loop to find its helpers awake, short enough to give a busy machine its core back. */
+#define SPIN_POLLS 2000
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void *helper_main(void *arg)
+{
+    helper *h = arg;
+    add_u64(&helpers_awake, 1);
+    for (;;) {
+        uint64_t jp = 0;
+        for (int i = 0; i < SPIN_POLLS && !(jp = load_u64_acquire(&h->job)); i++) cpu_relax();
+        if (!jp) {
+            add_u64(&helpers_awake, (uint64_t)0 - 1);
+            pthread_mutex_lock(&h->lock);
+            while (!(jp = load_u64_acquire(&h->job))) pthread_cond_wait(&h->wake, &h->lock);
+            pthread_mutex_unlock(&h->lock);
+            add_u64(&helpers_awake, 1);
+        }
+        store_u64(&h->job, 0);
+        while (load_u64_acquire(&debug_hold)) cpu_relax();
+        fill_job *j = (fill_job *)(uintptr_t)jp;
+        run_pieces(j);
+        leave_job(j);
+        add_u64_release(&h->assigned, (uint64_t)0 - 1); /* idle again */
+    }
+    return NULL;
+}
+
+/* Starts helpers until `want` exist (or as many as could be started); returns how many exist. */
+static int start_helpers(int want)
+{
+    if ((int)load_u64(&helpers_started) >= want) return want;
+    pthread_mutex_lock(&start_lock);
+    int n = (int)load_u64(&helpers_started);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: signals stay with the caller */
+    for (; n < want; n++) {
+        helper *h = &helpers[n];
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_mutex_init(&h->lock, NULL) || pthread_cond_init(&h->wake, NULL)) break;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &attr, helper_main, h);
+        pthread_attr_destroy(&attr);
+        if (rc) break;
+        store_u64(&helpers_started, (uint64_t)n + 1);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_unlock(&start_lock);
+    return n;
+}
+
+/* Hands j to up to `extra` idle helpers, started if fewer than `extra` exist (so default
+ * fills never hold more helpers than the budget less one); returns how many took it. */
+static int recruit(fill_job *j, int extra)
+{
+    int have = start_helpers(extra), got = 0;
+    if ((int)load_u64(&helpers_started) > have) have = (int)load_u64(&helpers_started);
+    for (int i = 0; i < have && got < extra; i++) {
+        helper *h = &helpers[i];
+        uint64_t idle = 0;
+        if (load_u64(&h->assigned) || !cas_u64(&h->assigned, &idle, 1)) continue;
+        add_u64(&j->refs, 1);
+        pthread_mutex_lock(&h->lock);
+        store_u64_release(&h->job, (uint64_t)(uintptr_t)j);
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->lock);
+        got++;
+    }
+    return got;
+}
+
+/* The load signal (Linux): CPUs free for helpers now, from the count of runnable threads in
+ * /proc/loadavg (its fourth field, "running/total"), less the calling thread and fastki's own
+ * helpers that are awake. On a machine full of other work, a helper that is woken takes the
+ * core of the thread that woke it, or waits for one, and the fill waits for it: measured on 2
+ * cores with 2 and 5 busy processes, default fills of 2**20 normal float32 took 2-4x the time
+ * of one thread without this signal (docs/benchmarks.md, "Threads on a loaded machine"). A
+ * sample costs a few microseconds (open, read, close) and serves every fill for the next
+ * LOAD_SAMPLE_NS; racing fills may both sample, and store values equally good. */
+#ifdef __linux__
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#define LOAD_SAMPLE_NS UINT64_C(2000000)
+#define LOAD_BIAS 1000000 /* load_free holds free CPUs + LOAD_BIAS: it may be negative */
+static volatile uint64_t load_sampled_at = 0, load_free = 0;
+
+static int free_cpus(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts)) return FASTKI_MAX_HELPERS;
+    uint64_t now = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec + 1;
+    uint64_t at = load_u64(&load_sampled_at);
+    if (at && now - at < LOAD_SAMPLE_NS) return (int)((int64_t)load_u64(&load_free) - LOAD_BIAS);
+    char buf[128];
+    int fd = open("/proc/loadavg", O_RDONLY);
+    if (fd < 0) return FASTKI_MAX_HELPERS; /* no signal: as if the machine were idle */
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0) return FASTKI_MAX_HELPERS;
+    buf[len] = 0;
+    const char *p = buf;
+    for (int field = 0; field < 3 && p; field++) { /* three load averages, then running/total */
+        p = strchr(p, ' ');
+        if (p) p++;
+    }
+    if (!p || *p < '0' || *p > '9') return FASTKI_MAX_HELPERS;
+    int64_t running = 0;
+    while (*p >= '0' && *p <= '9' && running < 1000000) running = running * 10 + (*p++ - '0');
+    int64_t others = running - 1 - (int64_t)load_u64(&helpers_awake);
+    if (others < 0) others = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t free = (cpus > 0 ? cpus : 1) - 1 - others;
+    if (free > FASTKI_MAX_HELPERS) free = FASTKI_MAX_HELPERS;
+    store_u64(&load_free, (uint64_t)(free + LOAD_BIAS));
+    store_u64(&load_sampled_at, now);
+    return (int)free;
+}
+#else
+static int free_cpus(void) { return FASTKI_MAX_HELPERS; }
+#endif
+
+static void run_job(fill_job *j, int want, fastki_fill_report *rep)
+{
+    j->refs = 1; /* the calling thread's */
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->finished, NULL);
+    j->team = want; /* the pieces' sizes follow the team asked for */
+    rep->threads = 1 + recruit(j, want - 1);
+    rep->caller_pieces = run_pieces(j);
+    if (load_u64_acquire(&j->done) != j->count) {
+        for (int i = 0; i < SPIN_POLLS && load_u64_acquire(&j->done) != j->count; i++) cpu_relax();
+        pthread_mutex_lock(&j->lock);
+        while (load_u64_acquire(&j->done) != j->count) pthread_cond_wait(&j->finished, &j->lock);
+        pthread_mutex_unlock(&j->lock);
+    }
+    rep->pieces = load_u64(&j->pieces);
+    leave_job(j);
+}
+
+void fastki_debug_hold_helpers(int hold) { store_u64(&debug_hold, hold ? 1 : 0); }
+int fastki_debug_helpers_started(void) { return (int)load_u64(&helpers_started); }
+
+int fastki_idle_helpers(void)
+{
+    int n = (int)load_u64(&helpers_started), idle = 0;
+    for (int i = 0; i < n; i++) idle += load_u64(&helpers[i].assigned) == 0;
+    return idle;
+}
+#elif defined(_OPENMP)
+/* Without POSIX threads (Windows): an OpenMP team runs the same pieces; its closing barrier
+ * waits for every team thread, scheduled or not. */
+static void run_job(fill_job *j, int want, fastki_fill_report *rep)
+{
+    uint64_t caller = 0;
+    int team = 1;
+    j->team = want;
+#pragma omp parallel num_threads(want)
+    {
+        uint64_t mine = run_pieces(j);
+        if (omp_get_thread_num() == 0) {
+            team = omp_get_num_threads();
+            caller = mine;
+        }
+    }
+    rep->threads = team;
+    rep->caller_pieces = caller;
+    rep->pieces = load_u64(&j->pieces);
+}
+
+void fastki_debug_hold_helpers(int hold) { (void)hold; }
+int fastki_debug_helpers_started(void) { return 0; }
+int fastki_idle_helpers(void) { return 0; }
+#else
+void fastki_debug_hold_helpers(int hold) { (void)hold; }
+int fastki_debug_helpers_started(void) { return 0; }
+int fastki_idle_helpers(void) { return 0; }
 #endif
 
 int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out)
 {
-    if (req->dtype != FASTKI_FLOAT32 && req->dtype != FASTKI_FLOAT64) return FASTKI_E_BAD_ARGUMENT;
+    const int raw = req->dist == FASTKI_RAW_WORDS;
+    if (!raw && req->dtype != FASTKI_FLOAT32 && req->dtype != FASTKI_FLOAT64) return FASTKI_E_BAD_ARGUMENT;
     if (req->dist != FASTKI_UNIFORM && req->dist != FASTKI_NORMAL &&
-        req->dist != FASTKI_TRUNCATED_NORMAL)
+        req->dist != FASTKI_TRUNCATED_NORMAL && !raw)
         return FASTKI_E_BAD_ARGUMENT;
     int simd = req->simd == FASTKI_SIMD_AUTO ? fastki_simd_best() : req->simd;
     fill_range_fn fill = path_function(simd);
     if (!fill) return FASTKI_E_SIMD_UNAVAILABLE;
     if (count == 0) return FASTKI_OK;
-    const fastki_thread_config *cfg = fastki_thread_settings();
     uint64_t cost = element_cost(req->dist, req->dtype);
     uint64_t work = count > UINT64_MAX / cost ? UINT64_MAX : count * cost;
     int want = fastki_thread_count(req->num_threads, work);
-    const size_t item = req->dtype == FASTKI_FLOAT32 ? 4 : 8;
+    const size_t item = raw || req->dtype == FASTKI_FLOAT32 ? 4 : 8;
+    const int streaming_setting = (int)load_u64(&setting_streaming) - 1;
     const int streaming =
-        cfg->streaming < 0 ? count >= FASTKI_STREAM_MIN_BYTES / item : cfg->streaming;
+        streaming_setting < 0 ? count >= FASTKI_STREAM_MIN_BYTES / item : streaming_setting;
     fastki_fill_report rep = {0};
     rep.threads = 1;
     rep.want = want;
-    rep.schedule = cfg->schedule;
+    rep.budget = fastki_thread_budget();
     rep.pieces = 1;
-    if (want <= 1) {
-        fill(req, first, count, out, streaming);
-        last_report = rep;
-        return FASTKI_OK;
+    rep.caller_pieces = 1;
+    rep.free_cpus = -1;
+#ifdef FASTKI_POOL
+    /* a default fill takes no more helpers than there are free CPUs (the load signal) */
+    if (want > 1 && req->num_threads <= 0 && load_u64(&setting_load_signal)) {
+        int free = free_cpus();
+        rep.free_cpus = free < 0 ? 0 : free;
+        if (want - 1 > rep.free_cpus) want = rep.free_cpus + 1;
     }
-#ifdef _OPENMP
-    const int threads = claim_threads(want, req->num_threads <= 0 && cfg->share, &rep);
-    if (threads <= 1) { /* the sharing rule left this fill its calling thread only */
-        fill(req, first, count, out, streaming);
-        release_threads(threads);
-        last_report = rep;
-        return FASTKI_OK;
-    }
-    const uint64_t per_group = fastki_elements_per_group(req->dtype);
-    const uint64_t chunk = cfg->chunk_groups * per_group;
-    const int schedule = cfg->schedule;
-    volatile uint64_t next = 0, pieces = 0;
-    int team = 1;
-#pragma omp parallel num_threads(threads)
-    {
-        int nparts = omp_get_num_threads(), t = omp_get_thread_num();
-        if (t == 0) team = nparts;
-        if (schedule == FASTKI_SCHEDULE_STATIC) {
-            uint64_t lo = split_offset(first, count, per_group, t, nparts);
-            uint64_t hi = split_offset(first, count, per_group, t + 1, nparts);
-            if (hi > lo) fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
-        } else {
-            uint64_t lo, hi, mine = 0;
-            uint64_t divisor = schedule == FASTKI_SCHEDULE_GUIDED ? 2 * (uint64_t)nparts : 0;
-            while (claim_piece(&next, first, count, per_group, chunk, divisor, &lo, &hi)) {
-                fill(req, first + lo, hi - lo, (char *)out + (size_t)lo * item, streaming);
-                mine++;
-            }
-            add_u64(&pieces, mine);
+#endif
+#if defined(FASTKI_POOL) || defined(_OPENMP)
+    if (want > 1) {
+        const uint64_t per_group = raw ? RAW_PER_GROUP : fastki_elements_per_group(req->dtype);
+        uint64_t max_groups = load_u64(&setting_chunk_groups);
+        uint64_t min_groups = max_groups < FASTKI_MIN_CHUNK_GROUPS ? max_groups : FASTKI_MIN_CHUNK_GROUPS;
+#ifdef FASTKI_POOL
+        fill_job *j = malloc(sizeof *j);
+#else
+        fill_job job_on_stack, *j = &job_on_stack;
+#endif
+        if (j) {
+            memset(j, 0, sizeof *j);
+            j->req = *req;
+            j->fill = fill;
+            j->first = first;
+            j->count = count;
+            j->per_group = per_group;
+            j->max_len = max_groups * per_group;
+            j->min_len = min_groups * per_group;
+            j->out = out;
+            j->item = item;
+            j->streaming = streaming;
+            run_job(j, want, &rep); /* frees j (pool) */
+            last_report = rep;
+            return FASTKI_OK;
         }
     }
-    release_threads(threads);
-    rep.threads = team;
-    rep.schedule = schedule;
-    rep.pieces = schedule == FASTKI_SCHEDULE_STATIC ? (uint64_t)team : load_u64(&pieces);
 #endif
+    fill(req, first, count, out, streaming);
     last_report = rep;
     return FASTKI_OK;
 }
 
 void fastki_random_raw(uint64_t seed, uint64_t stream, uint64_t offset, uint64_t n, uint32_t *out)
 {
-    uint64_t b = offset / 4;
-    unsigned j = (unsigned)(offset % 4);
-    while (n) {
-        philox_ctr w = fastki_stream_block(seed, stream, b);
-        for (; j < 4 && n; j++, n--) *out++ = w.v[j];
-        j = 0;
-        b++;
-    }
+    fastki_request req;
+    memset(&req, 0, sizeof req);
+    req.dist = FASTKI_RAW_WORDS;
+    req.seed = seed;
+    req.stream = stream;
+    req.simd = FASTKI_SIMD_AUTO;
+    (void)fastki_fill(&req, offset, n, out); /* cannot fail: AUTO always finds a path */
 }
 
 void fastki_philox4x32_10(const uint32_t *counters, const uint32_t *keys, uint32_t *out, size_t n)

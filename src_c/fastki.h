@@ -1,6 +1,6 @@
 /* fastki's C API: fills caller-given buffers with the values docs/algorithm.md specifies.
- * Knows nothing of Python; safe to call from many threads. Its global state (a fork marker,
- * settings read once, a count of fills in flight) decides thread counts, never a value. */
+ * Knows nothing of Python; safe to call from many threads. Its global state (src_c/dispatch.c,
+ * "State") decides thread counts, never a value. */
 #ifndef FASTKI_H
 #define FASTKI_H
 
@@ -11,7 +11,14 @@
 extern "C" {
 #endif
 
-typedef enum { FASTKI_UNIFORM = 0, FASTKI_NORMAL = 1, FASTKI_TRUNCATED_NORMAL = 2 } fastki_dist;
+/* FASTKI_RAW_WORDS: the stream's 32-bit words themselves (fastki_random_raw); out holds
+ * uint32_t, and the request's dtype and params are ignored. */
+typedef enum {
+    FASTKI_UNIFORM = 0,
+    FASTKI_NORMAL = 1,
+    FASTKI_TRUNCATED_NORMAL = 2,
+    FASTKI_RAW_WORDS = 3
+} fastki_dist;
 typedef enum { FASTKI_FLOAT32 = 0, FASTKI_FLOAT64 = 1 } fastki_dtype;
 
 /* SIMD paths, in order of preference; FASTKI_SIMD_AUTO picks the best this CPU runs. */
@@ -56,7 +63,8 @@ typedef struct {
  * the request's dtype). first + count must not exceed 2**64. */
 int fastki_fill(const fastki_request *req, uint64_t first, uint64_t count, void *out);
 
-/* Words offset .. offset + n - 1 of the stream (seed, stream). */
+/* Words offset .. offset + n - 1 of the stream (seed, stream): fastki_fill of a
+ * FASTKI_RAW_WORDS request with OpenMP's default threads and the best SIMD path. */
 void fastki_random_raw(uint64_t seed, uint64_t stream, uint64_t offset, uint64_t n, uint32_t *out);
 
 /* n independent Philox4x32-10 evaluations: counters (n, 4), keys (n, 2) -> out (n, 4). */
@@ -67,67 +75,44 @@ int fastki_simd_best(void);
 int fastki_simd_available(int simd);
 const char *fastki_simd_name(int simd);
 
-/* The threads a fill wants: requested, a positive count, or 0 for OpenMP's default
- * (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl); work: elements weighted by their
- * cost, in uniform-float32 elements. Small fills, fills in a forked child and default fills
- * inside an OpenMP region stay on the calling thread. A default fill then shares what it
- * wants with the fills in flight (fastki_share_threads below): together the two are the
- * thread rule, which fastki_fill applies. */
+/* The thread budget: omp_get_max_threads() (the CPUs of the affinity mask, OMP_NUM_THREADS,
+ * omp_set_num_threads, threadpoolctl), lowered to the CPU limit fastki_configure set. */
+int fastki_thread_budget(void);
+/* The threads a fill wants: requested, a positive count, or 0 for the budget; work: elements
+ * weighted by their cost, in uniform-float32 elements. Small fills, fills in a forked child
+ * and default fills inside an OpenMP region stay on the calling thread. A fill then runs on
+ * its calling thread and as many of the wanted helpers as are idle (src_c/dispatch.c,
+ * "threads"): fills running at once share the helpers; a default fill takes no more helpers
+ * than the load signal sees free CPUs. */
 int fastki_thread_count(int requested, uint64_t work);
 int fastki_openmp_enabled(void);
 int fastki_max_threads(void);
+/* Helpers idle now (0 without POSIX threads, where an OpenMP team runs multi-threaded fills). */
+int fastki_idle_helpers(void);
 
-/* How a multi-threaded fill hands out its elements (FASTKI_SCHEDULE). */
-#define FASTKI_SCHEDULE_STATIC 0  /* one even part per thread */
-#define FASTKI_SCHEDULE_DYNAMIC 1 /* chunks of chunk_groups groups, claimed one at a time */
-#define FASTKI_SCHEDULE_GUIDED 2  /* claims of (what is left) / (2 x threads), at least a chunk */
-
-/* Environment variables that held a value fastki does not know (then ignored). */
-#define FASTKI_INVALID_SCHEDULE 1
-#define FASTKI_INVALID_CHUNK_GROUPS 2
-#define FASTKI_INVALID_STREAMING 4
-#define FASTKI_INVALID_SHARE_THREADS 8
-
-/* The split settings, from the environment (read once) or the build's defaults:
- * FASTKI_SCHEDULE=static|dynamic|guided, FASTKI_CHUNK_GROUPS=1..2**24,
- * FASTKI_STREAMING=auto|on|off, FASTKI_SHARE_THREADS=1|0. None changes a value. */
+/* The thread settings. fastki/_settings.py reads them from the environment and the CPU quota
+ * and hands them in; the kernel reads no environment variable. None changes a value. */
 typedef struct {
-    int schedule;          /* FASTKI_SCHEDULE_* */
-    uint64_t chunk_groups; /* groups per chunk (dynamic), the smallest claim (guided) */
-    int streaming;         /* -1: streaming stores from 32 MiB per call on; 0: never; 1: always */
-    int share;             /* 1: default fills share the thread budget (fastki_share_threads) */
-    int invalid;           /* FASTKI_INVALID_* bits */
+    uint64_t chunk_groups; /* the largest piece a thread claims, 1 .. 2**24 groups (256) */
+    int streaming;         /* -1: streaming stores from 32 MiB per call on (auto); 0: never; 1: always */
+    int cpu_limit;         /* threads at most for default fills (the CPU quota); 0: no limit */
+    int load_signal;       /* 1: default fills take helpers only for free CPUs (Linux); 0: off */
 } fastki_thread_config;
-const fastki_thread_config *fastki_thread_settings(void);
-
-/* The sharing rule for a fill with no explicit thread count (num_threads 0): with `fills`
- * multi-threaded fills in flight in the process (this one included), whose others hold
- * `others` threads beyond their calling threads, and a budget of omp_get_max_threads(), a fill
- * that would use `want` threads uses max(1, min(want, budget / fills, budget - fills - others + 1)).
- * fastki_fill passes as `others` those extra threads plus the recent callers: other threads
- * whose last multi-threaded fill ended less than 50 ms ago (src_c/dispatch.c, "Recent
- * callers"). Alone, a fill keeps all `want` threads. */
-int fastki_share_threads(int want, int budget, int64_t fills, int64_t others);
+/* FASTKI_E_BAD_ARGUMENT, and nothing changed, when a field is out of range. Fills already
+ * running keep the settings they started with. */
+int fastki_configure(const fastki_thread_config *config);
+void fastki_thread_settings(fastki_thread_config *out);
 
 /* What the calling thread's last fastki_fill of at least one element did (for tests). */
 typedef struct {
-    int threads;     /* OpenMP threads it ran on (1: the calling thread alone) */
-    int want;        /* fastki_thread_count's answer */
-    int budget;      /* omp_get_max_threads() when it claimed threads (0: it did not) */
-    int shared;      /* 1: the sharing rule applied */
-    int64_t fills;   /* multi-threaded fills in flight when it claimed, itself included */
-    int64_t others;  /* extra threads the other fills held then */
-    int64_t recent;  /* recent callers then: other threads between two of their fills */
-    int schedule;    /* FASTKI_SCHEDULE_* */
-    uint64_t pieces; /* pieces the range was cut into */
+    int threads;            /* the calling thread and the helpers it recruited (1: alone) */
+    int want;               /* fastki_thread_count's answer */
+    int budget;             /* fastki_thread_budget() then */
+    uint64_t pieces;        /* pieces the range was cut into */
+    uint64_t caller_pieces; /* of which the calling thread ran */
+    int free_cpus;          /* free CPUs the load signal saw (-1: not asked) */
 } fastki_fill_report;
 void fastki_last_fill(fastki_fill_report *out);
-/* Multi-threaded fills in flight now, and the extra threads they hold. */
-void fastki_threads_in_flight(int64_t *fills, int64_t *extra);
-/* Tests only: count `fills` pretend fills holding `extra` threads in (negative: out again). */
-void fastki_debug_occupy(int64_t fills, int64_t extra);
-/* Tests only: forget every recent caller (src_c/dispatch.c, "Recent callers"). */
-void fastki_debug_forget_recent(void);
 
 /* Elements per group: a fill is cut only at multiples of this (docs/algorithm.md). */
 uint64_t fastki_elements_per_group(fastki_dtype dtype);

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 
 # children start here, not in the checkout, whose fastki/ would shadow an installed one
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOY = ["--size", "20000", "--repeat", "1", "--dask-bytes", "400000", "--dask-chunk-bytes", "100000"]
+TOY = ["--size", "20000", "--repeat", "1", "--dask-bytes", "400000", "--dask-chunk-bytes", "100000",
+       "--loaded-busy", "0,2", "--loaded-sizes", "4096,20000", "--loaded-fills", "2"]
 
 
 def bench(*argv, timeout=600):
@@ -47,7 +48,9 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     r = bench("--busy", "--only-busy", "--splits", "--thread-counts", "1,2,3", "--json", *TOY)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "busy: settings: schedule dynamic, 256 groups per chunk, streaming auto, sharing on" in out
+    info = fastki.info()
+    assert (f"busy: settings: pieces of up to 256 groups, streaming auto; {info['num_threads']} "
+            f"threads by default ({info['num_threads_source']})") in out
     for t in (1, 2, 3):
         assert re.search(rf"threads: normal float32 20000 elements, {t} threads: [\d.]+ ns/el, "
                          rf"[\d.]+x 1 thread\(s\)", out)
@@ -57,15 +60,28 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, one core kept busy "
                      r"\(process \d+\): [\d.]+x", out)
     assert re.search(r"busy: Dask threaded scheduler, 400000 bytes normal float32 in 100000-byte "
-                     r"chunks via da.store: default [\d.]+ s, OMP_NUM_THREADS=1 [\d.]+ s, before "
-                     r"issue 13 \(FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0\) [\d.]+ s", out)
+                     r"chunks via da.store: default [\d.]+ s, OMP_NUM_THREADS=1 [\d.]+ s; ", out)
+    # the loaded table: a line per row, then the table of docs/benchmarks.md
+    for busy in (0, 2):
+        for n in (4096, 20000):
+            assert re.search(rf"loaded: {busy} busy processes, {n} elements, 2 fills each: "
+                             rf"default [\d.]+ / [\d.]+ ns/el, one thread [\d.]+ / [\d.]+ ns/el "
+                             rf"\(mean / median\); default / one thread: mean [\d.]+, median "
+                             rf"[\d.]+", out), (busy, n)
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert table[0] == ("| busy processes | elements | default | one thread | default / one "
+                        "thread (mean) |")
+    assert [row.split(" | ")[:2] for row in table[2:]] == [
+        ["| 0", "2**12"], ["| 0", "20000"], ["| 2", "2**12"], ["| 2", "20000"]]
     rows = [line for line in out.splitlines()
             if any(line.startswith(label) for label, _ in _busy.SPLITS)]
     assert [row[:36].rstrip() for row in rows] == [label for label, _ in _busy.SPLITS]
     # the JSON follows the lines
     results = json.loads(out[out.index("\n{") + 1:])
     busy = results["checks"]["busy"]
-    assert set(busy) == {"quiet", "busy", "settings", "dask", "splits", "thread_counts"}
+    assert set(busy) == {"quiet", "busy", "settings", "dask", "splits", "thread_counts", "loaded"}
+    assert [(row["busy"], row["elements"], row["fills"]) for row in busy["loaded"]] == [
+        (0, 4096, 2), (0, 20000, 2), (2, 4096, 2), (2, 20000, 2)]
     assert [row["threads"] for row in busy["thread_counts"]["rows"]] == [1, 2, 3]
     assert busy["thread_counts"]["bits_equal"] is True
     assert busy["settings"] == fastki._native.thread_settings()
@@ -73,19 +89,21 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     # each split row ran with the settings it names
     for row, (_, env) in zip(busy["splits"], _busy.SPLITS):
         for q in (row["quiet"], row["busy"]):
-            assert q["settings"]["schedule"] == env.get("FASTKI_SCHEDULE", "dynamic")
             assert q["settings"]["chunk_groups"] == int(env.get("FASTKI_CHUNK_GROUPS", 256))
             assert q["settings"]["streaming"] == env.get("FASTKI_STREAMING", "auto")
+            assert q["settings"]["load_signal"] == (env.get("FASTKI_LOAD_SIGNAL", "on") == "on")
     assert set(busy["dask"]["seconds"]) == {label for label, _ in _busy.DASK_SETTINGS}
-    # two busy phases (the scaling line, the splits table): each child started and ended
+    # the scaling line, the loaded rows with 2 busy processes, the splits table: each child
+    # started and ended
     started, ended = spinner_pids(r.stderr)
-    assert len(started) == 2 and sorted(started) == sorted(ended)
+    assert len(started) == 4 and sorted(started) == sorted(ended)
     assert all(gone(pid) for pid in started)
 
 
 def test_busy_follows_the_whole_bench():
     r = bench("--busy", "--no-peers", "--dask-bytes", "400000", "--dask-chunk-bytes", "100000",
-              "--size", "4096", "--repeat", "1")
+              "--size", "4096", "--repeat", "1", "--loaded-busy", "0", "--loaded-sizes", "4096",
+              "--loaded-fills", "1")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     table = next(i for i, line in enumerate(lines) if line.startswith("normal float32"))
@@ -158,3 +176,7 @@ def test_bad_sizes_are_usage_errors():
     assert r.returncode == 2 and "--dask-chunk-bytes" in r.stderr
     r = bench("--busy", "--thread-counts", "1,0")
     assert r.returncode == 2 and "--thread-counts" in r.stderr
+    r = bench("--busy", "--loaded-busy", "-1")
+    assert r.returncode == 2 and "--loaded-busy" in r.stderr
+    r = bench("--busy", "--loaded-sizes", "0")
+    assert r.returncode == 2 and "--loaded-sizes" in r.stderr

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fastki.h"
+#include "philox.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
@@ -32,7 +33,13 @@
 
 #include "check.h"
 
-static const char *dist_names[] = {"uniform", "normal", "truncated_normal"};
+static const char *dist_names[] = {"uniform", "normal", "truncated_normal", "raw_words"};
+
+/* Bytes per element: raw words are uint32 whatever the dtype. */
+static size_t item_size(int dist, int dtype)
+{
+    return dist == FASTKI_RAW_WORDS || dtype == FASTKI_FLOAT32 ? 4 : 8;
+}
 
 /* Parameters as fastki._api computes them (float32 values held exactly in doubles). */
 static fastki_params params_for(int dist, int dtype, int variant)
@@ -115,6 +122,7 @@ static unsigned char *guarded_fill(const fastki_request *r, uint64_t first, uint
 static int value_ok(const fastki_request *r, const unsigned char *p)
 {
     double v;
+    if (r->dist == FASTKI_RAW_WORDS) return 1; /* every word is a possible word */
     if (r->dtype == FASTKI_FLOAT32) {
         float f;
         memcpy(&f, p, 4);
@@ -131,7 +139,7 @@ static void check_case(int dist, int dtype, int variant, int simd, int threads, 
                        uint64_t count, const unsigned char *ref, uint64_t ref_first)
 {
     fastki_request r = request(dist, dtype, variant, simd, threads);
-    size_t item = dtype == FASTKI_FLOAT32 ? 4 : 8, bytes = (size_t)count * item;
+    size_t item = item_size(dist, dtype), bytes = (size_t)count * item;
     unsigned char *a = guarded_fill(&r, first, count, 0xA5, item);
     unsigned char *b = guarded_fill(&r, first, count, 0x5A, item);
     CHECK(memcmp(a + GUARD, b + GUARD, bytes) == 0,
@@ -180,15 +188,28 @@ int main(int argc, char **argv)
     const int thread_counts[] = {1, 2, 3};
     long cases = 0;
 
-    for (int dist = 0; dist < 3; dist++)
+    for (int dist = 0; dist < 4; dist++)
         for (int dtype = 0; dtype < 2; dtype++)
             for (int variant = 0; variant < 2; variant++)
                 for (size_t bi = 0; bi < sizeof bases / sizeof bases[0]; bi++) {
+                    if (dist == FASTKI_RAW_WORDS && dtype + variant > 0) continue; /* no params */
                     uint64_t base = bases[bi];
-                    size_t item = dtype == FASTKI_FLOAT32 ? 4 : 8;
+                    size_t item = item_size(dist, dtype);
                     fastki_request r = request(dist, dtype, variant, FASTKI_SIMD_SCALAR, 1);
                     unsigned char *ref = malloc(REF * item);
                     fastki_fill(&r, base, REF, ref);
+                    if (dist == FASTKI_RAW_WORDS) {
+                        /* raw words against Philox itself, block by block (philox.h) */
+                        int same = 1;
+                        for (uint64_t i = 0; i < REF; i++) {
+                            uint64_t w = base + i;
+                            philox_ctr blk = fastki_stream_block(r.seed, r.stream, w / 4);
+                            uint32_t got;
+                            memcpy(&got, ref + i * 4, 4);
+                            same &= got == blk.v[w % 4];
+                        }
+                        CHECK(same, "raw words at %llu differ from philox.h", (unsigned long long)base);
+                    }
                     for (int pi = 0; pi < npaths; pi++)
                         for (int ti = 0; ti < 3; ti++)
                             for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
@@ -208,7 +229,8 @@ int main(int argc, char **argv)
         }
     }
 
-    /* random_raw: words up to the very last one, against single-word calls */
+    /* fastki_random_raw (default threads): words up to the very last one, against
+     * single-word calls */
     {
         uint32_t words[64], one;
         const uint64_t offsets[] = {0, 1, 3, UINT64_MAX - 63};
@@ -222,6 +244,19 @@ int main(int argc, char **argv)
             CHECK(same, "random_raw at offset %llu", (unsigned long long)offsets[i]);
             cases++;
         }
+    }
+    /* raw words on 2 and 3 threads, long enough to be split, on every path */
+    {
+        const uint64_t n = 300007, first = 5;
+        fastki_request r = request(FASTKI_RAW_WORDS, 0, 0, FASTKI_SIMD_SCALAR, 1);
+        unsigned char *ref = malloc(n * 4);
+        fastki_fill(&r, first, n, ref);
+        for (int pi = 0; pi < npaths; pi++)
+            for (int t = 2; t <= 3; t++) {
+                check_case(FASTKI_RAW_WORDS, 0, 0, paths[pi], t, first, n, ref, first);
+                cases++;
+            }
+        free(ref);
     }
     /* philox4x32_10: the Random123 known answer for counter = key = 0 */
     {
