@@ -361,3 +361,23 @@ def test_suite_refuses_the_source_tree_when_installed_is_required(tmp_path):
                    cwd=tmp_path, timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "source tree" in r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not native_available(), reason="the SIMD paths and threads are the kernel's")
+def test_random_raw_follows_options():
+    """random_raw runs on the fills' SIMD paths and threads, as options() chooses them:
+    the same words on every path and thread count, one thread when one is asked for, and
+    a path the CPU lacks refused as for the fills."""
+    from fastki import _native
+
+    want = fastki.random_raw(100_003, seed=3, stream=2, offset=5).tobytes()
+    for simd in fastki.info()["simd_available"]:
+        for threads in (1, 2, 3):
+            with fastki.options(simd=simd, num_threads=threads):
+                assert fastki.random_raw(100_003, seed=3, stream=2, offset=5).tobytes() == want
+                if threads == 1:
+                    assert _native.last_fill()["want"] == 1
+    missing = [s for s in ("sse2", "avx2", "avx512", "neon") if s not in fastki.info()["simd_available"]]
+    with fastki.options(simd=missing[0]):
+        with pytest.raises(ValueError, match=f"simd: the '{missing[0]}' path is not available"):
+            fastki.random_raw(10, seed=1)
