@@ -2,8 +2,8 @@
 
 Each subcommand's module is imported only when that subcommand runs: `info` needs nothing
 beyond fastki itself, so it works wherever fastki imports (no POSIX-only module such as
-`resource`); `bench` lives in fastki/_bench.py and `scale` in fastki/_scale.py, which share
-their timing rule through fastki/_timing.py and never import each other.
+`resource`); `bench` lives in fastki/bench/fills.py and `scale` in fastki/bench/scale.py, which share
+their timing rule through fastki/bench/timing.py and never import each other.
 `bench --scale` is kept as an alias of `scale`.
 """
 import argparse
@@ -27,9 +27,9 @@ def _arguments_of(command):
     if command == "info":
         return _add_info_arguments
     if command == "bench":
-        from ._bench import add_arguments
+        from .bench.fills import add_arguments
     else:
-        from ._scale import add_arguments
+        from .bench.scale import add_arguments
     return add_arguments
 
 
@@ -77,7 +77,7 @@ def main(argv=None):
     if args.command == "info":
         return _info(args)
     if args.command == "bench":
-        from ._bench import run
+        from .bench.fills import run
     else:
-        from ._scale import run
+        from .bench.scale import run
     return run(args)

@@ -3,8 +3,8 @@
 * `python -m fastki info` runs where POSIX-only modules are missing (Windows): it is run with
   `resource`, `fcntl`, `termios`, `pwd`, `grp`, ... blocked and must print fastki.info();
 * `bench` and `scale` are separate subcommands whose modules are imported only when they
-  run (`bench --scale` is an alias of `scale`), and fastki/_bench.py and fastki/_scale.py
-  share fastki/_timing.py instead of importing each other;
+  run (`bench --scale` is an alias of `scale`), and fastki/bench/fills.py and fastki/bench/scale.py
+  share fastki/bench/timing.py instead of importing each other;
 * every module of the package imports alone in a fresh interpreter, and the graph of the
   package's own imports (module level and inside functions) has no cycle.
 """
@@ -87,7 +87,7 @@ def test_info_and_help_import_neither_bench_nor_scale():
     r = _python(code)
     assert r.returncode == 0, r.stderr
     loaded = r.stdout.strip().splitlines()[-1]
-    for name in ("fastki._bench", "fastki._scale", "fastki._timing", "fastki.torch",
+    for name in ("fastki.bench.fills", "fastki.bench.scale", "fastki.bench.timing", "fastki.torch",
                  "fastki.dask", "fastki.keras"):
         assert repr(name) not in loaded, loaded
 
@@ -100,7 +100,7 @@ def test_bench_help_imports_bench_only():
         "    main(['bench', '--help'])\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+        "print('fastki.bench.fills' in sys.modules, 'fastki.bench.scale' in sys.modules)\n"
     )
     r = _python(code)
     assert r.returncode == 0, r.stderr
@@ -115,7 +115,7 @@ def test_scale_help_imports_scale_only_and_works_without_resource():
         "    main(['scale', '--help'])\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+        "print('fastki.bench.fills' in sys.modules, 'fastki.bench.scale' in sys.modules)\n"
     )
     r = _python(code)
     assert r.returncode == 0, r.stderr
@@ -129,7 +129,7 @@ def test_scale_help_imports_scale_only_and_works_without_resource():
 @pytest.fixture
 def calls(monkeypatch):
     """Replace bench's and scale's run() by recorders (nothing is timed)."""
-    from fastki import _bench, _scale
+    from fastki.bench import fills as _bench, scale as _scale
 
     seen = []
     monkeypatch.setattr(_bench, "run", lambda args: seen.append(("bench", vars(args))) or 0)
@@ -254,8 +254,9 @@ def test_import_graph_is_read():
     """The graph sees the edges known to exist (else the cycle check below proves nothing)."""
     graph = _graph()
     assert {"fastki._api", "fastki.initializers"} <= graph["fastki"]
-    assert "fastki._timing" in graph["fastki._bench"] and "fastki._timing" in graph["fastki._scale"]
-    assert {"fastki._bench", "fastki._scale"} <= graph["fastki._cli"]
+    assert "fastki.bench.timing" in graph["fastki.bench.fills"]
+    assert "fastki.bench.timing" in graph["fastki.bench.scale"]
+    assert {"fastki.bench.fills", "fastki.bench.scale"} <= graph["fastki._cli"]
 
 
 def _cycle(graph):
@@ -292,13 +293,13 @@ def test_cycle_finder_finds_cycles():
 def test_the_package_has_no_import_cycle():
     cycle = _cycle(_graph())
     assert cycle is None, (" -> ".join(cycle) + ": move what they share into a module both "
-                           "import (as fastki/_timing.py is for fastki/_bench.py and _scale.py)")
+                           "import (as fastki/bench/timing.py is for fastki/bench/fills.py and scale.py)")
 
 
 def test_bench_and_scale_do_not_import_each_other():
     graph = _graph()
-    assert "fastki._scale" not in graph["fastki._bench"]
-    assert "fastki._bench" not in graph["fastki._scale"]
+    assert "fastki.bench.scale" not in graph["fastki.bench.fills"]
+    assert "fastki.bench.fills" not in graph["fastki.bench.scale"]
 
 
 # modules every platform's Python has (and NumPy): what the command line may import at
@@ -306,7 +307,7 @@ def test_bench_and_scale_do_not_import_each_other():
 _PORTABLE = {"argparse", "json", "sys", "os", "time", "numpy"}
 
 
-@pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki._timing"])
+@pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki.bench.timing"])
 def test_command_line_modules_import_only_portable_modules_at_load(module):
     tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
     for node in tree.body:      # module level only: imports inside functions run on demand
@@ -317,7 +318,7 @@ def test_command_line_modules_import_only_portable_modules_at_load(module):
         else:
             continue
         for n in names:
-            assert n.split(".")[0] in _PORTABLE or n in ("fastki._cli", "fastki._timing"), \
+            assert n.split(".")[0] in _PORTABLE or n in ("fastki._cli", "fastki.bench.timing"), \
                 f"{module} imports {n} at load"
 
 

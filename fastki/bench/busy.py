@@ -14,7 +14,7 @@
    threads quiet and busy, each setting in a child process of its own (the settings are read
    once per process).
 
-Timings use fastki/_timing.py's rule (median after a warm-up run). Nothing here is asserted:
+Timings use fastki/bench/timing.py's rule (median after a warm-up run). Nothing here is asserted:
 the figures are printed (and returned in --json) for a person to judge on a quiet machine."""
 import contextlib
 import json
@@ -24,8 +24,8 @@ import subprocess
 import sys
 import threading
 
-from ._timing import median_seconds
-from ._timing import progress as _progress
+from .timing import median_seconds
+from .timing import progress as _progress
 
 # The busy loop. It checks now and then that the bench is still its parent, so that it cannot
 # outlive a bench killed with SIGKILL; between checks it is `while True: pass`.
@@ -65,7 +65,7 @@ SCALING_CHILD = """
 import json, sys
 import numpy as np
 import fastki
-from fastki._timing import median_seconds
+from fastki.bench.timing import median_seconds
 n, repeat, threads = {n}, {repeat}, {threads}
 out = np.empty(n, np.float32)
 with fastki.options(num_threads=1):
@@ -81,7 +81,7 @@ import numpy as np
 import dask.array as da
 import fastki
 import fastki.dask
-from fastki._timing import median_seconds
+from fastki.bench.timing import median_seconds
 n, chunk, repeat = {n}, {chunk}, {repeat}
 target = np.empty(n, np.float32)
 lazy = fastki.dask.normal((n,), seed=1, chunks=(chunk,))
@@ -226,7 +226,7 @@ def _line(label, n, threads, one, many):
 
 def run_busy(args, results):
     """The --busy section; adds results["checks"]["busy"]."""
-    from . import _api
+    from .. import _api
 
     if _api._native is None:
         print("busy: skipped (the compiled kernel is not loaded)", flush=True)

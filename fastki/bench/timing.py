@@ -1,5 +1,5 @@
-"""The timing rule shared by `python -m fastki bench` (fastki/_bench.py) and
-`python -m fastki scale` (fastki/_scale.py). Both import it; neither imports the other.
+"""The timing rule shared by `python -m fastki bench` (fastki/bench/fills.py) and
+`python -m fastki scale` (fastki/bench/scale.py). Both import it; neither imports the other.
 Standard library and NumPy only, so it imports on every platform."""
 import sys
 import time

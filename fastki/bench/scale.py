@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from ._timing import median_seconds
-from ._timing import progress as _progress
+from .timing import median_seconds
+from .timing import progress as _progress
 
 
 def add_arguments(parser):

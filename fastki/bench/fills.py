@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from . import _busy
-from ._timing import median_seconds
-from ._timing import progress as _progress
+from . import busy as _busy
+from .timing import median_seconds
+from .timing import progress as _progress
 
 DISTS = ("uniform", "normal", "truncated_normal")
 DTYPES = ("float32", "float64")
