@@ -57,8 +57,8 @@ def test_only_busy_with_splits_prints_every_line_and_ends_its_children():
     assert re.search(r"busy: normal float32 20000 elements, 2 threads vs 1, one core kept busy "
                      r"\(process \d+\): [\d.]+x", out)
     assert re.search(r"busy: Dask threaded scheduler, 400000 bytes normal float32 in 100000-byte "
-                     r"chunks via da.store: default [\d.]+ s, OMP_NUM_THREADS=1 [\d.]+ s, before "
-                     r"issue 13 \(FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0\) [\d.]+ s", out)
+                     r"chunks via da.store: default [\d.]+ s, OMP_NUM_THREADS=1 [\d.]+ s, static, "
+                     r"unshared \(FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0\) [\d.]+ s", out)
     rows = [line for line in out.splitlines()
             if any(line.startswith(label) for label, _ in _busy.SPLITS)]
     assert [row[:36].rstrip() for row in rows] == [label for label, _ in _busy.SPLITS]

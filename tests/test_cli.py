@@ -5,6 +5,9 @@
 * `bench` and `scale` are separate subcommands whose modules are imported only when they
   run (`bench --scale` is an alias of `scale`), and fastki/bench/fills.py and fastki/bench/scale.py
   share fastki/bench/timing.py instead of importing each other;
+* a bad command line (a bad value, an unknown option, an option that needs another) is one
+  line on stderr naming the option and exit status 2, never a traceback; --help shows
+  examples of what to run;
 * every module of the package imports alone in a fresh interpreter, and the graph of the
   package's own imports (module level and inside functions) has no cycle.
 """
@@ -165,13 +168,72 @@ def test_bench_refuses_scale_options_without_scale(calls, capsys):
     assert calls == []
 
 
-@pytest.mark.parametrize("argv", [[], ["nope"], ["info", "--size", "3"]])
-def test_bad_command_lines_are_usage_errors(argv, calls, capsys):
+@pytest.mark.parametrize("argv, names", [
+    ([], "{info,bench,scale}"),
+    (["nope"], "'nope'"),
+    (["info", "--size", "3"], "--size"),
+    # bad values: each names its flag
+    (["bench", "--size", "0"], "argument --size"),
+    (["bench", "--size", "-5"], "argument --size"),
+    (["bench", "--size", "1e3"], "argument --size"),
+    (["bench", "--repeat", "0"], "argument --repeat"),
+    (["bench", "--threads", "0"], "argument --threads"),
+    (["bench", "--threads", str(2**31)], "argument --threads"),
+    (["bench", "--busy", "--thread-counts", "1,x"], "argument --thread-counts"),
+    (["bench", "--busy", "--thread-counts", "1,0"], "argument --thread-counts"),
+    (["bench", "--busy", "--dask-bytes", "0"], "argument --dask-bytes"),
+    (["scale", "--scale-gib", "0"], "argument --scale-gib"),
+    (["scale", "--scale-gib", "-1"], "argument --scale-gib"),
+    (["scale", "--scale-gib", "inf"], "argument --scale-gib"),
+    # options that only --busy uses, given without it
+    (["bench", "--splits"], "argument --splits: needs --busy"),
+    (["bench", "--only-busy"], "argument --only-busy: needs --busy"),
+    (["bench", "--thread-counts", "1,2"], "argument --thread-counts: needs --busy"),
+    (["bench", "--dask-bytes", "1024"], "argument --dask-bytes: needs --busy"),
+    (["bench", "--dask-chunk-bytes", "1024"], "argument --dask-chunk-bytes: needs --busy"),
+])
+def test_bad_command_lines_are_one_line_errors(argv, names, calls, capsys):
     with pytest.raises(SystemExit) as e:
         _cli.main(argv)
     assert e.value.code == 2
-    assert "usage: python -m fastki" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith("python -m fastki") and ": error: " in err, err
+    assert names in err, err
     assert calls == []
+
+
+def test_bad_value_exits_2_without_traceback():
+    """The whole program, as a user runs it: stdout empty, one stderr line, status 2."""
+    r = subprocess.run([sys.executable, "-m", "fastki", "bench", "--size", "0"],
+                       capture_output=True, text=True, timeout=300, cwd=OUTSIDE, env=_env())
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == ("python -m fastki bench: error: argument --size: must be a whole number "
+                        "from 1 up, not '0' (see python -m fastki bench --help)\n")
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], ["commands:", "examples:", "python -m fastki bench --help"]),
+    (["bench"], ["--size N", "--no-peers", "examples:", "python -m fastki bench --size"]),
+    (["scale"], ["--scale-gib GIB", "examples:", "python -m fastki scale --scale-gib"]),
+    (["info"], ["--json", "examples:"]),
+])
+def test_help_shows_examples_and_no_module_names(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        _cli.main(argv + ["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in words:
+        assert word in out, (word, out)
+    assert "fastki/" not in out and "_cli" not in out    # what to run, not where it lives
+
+
+def test_bench_with_busy_takes_its_options(calls):
+    assert _cli.main(["bench", "--busy", "--splits", "--thread-counts", "1,2",
+                      "--dask-bytes", "4096"]) == 0
+    (name, args), = calls
+    assert (args["busy"], args["splits"], args["thread_counts"], args["dask_bytes"],
+            args["dask_chunk_bytes"]) == (True, True, (1, 2), 4096, None)
 
 
 def test_info_prints_fastki_info(capsys):
@@ -304,7 +366,7 @@ def test_bench_and_scale_do_not_import_each_other():
 
 # modules every platform's Python has (and NumPy): what the command line may import at
 # module level before it knows which subcommand runs
-_PORTABLE = {"argparse", "json", "sys", "os", "time", "numpy"}
+_PORTABLE = {"argparse", "json", "sys", "os", "time", "timeit", "statistics", "numpy"}
 
 
 @pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki.bench.timing"])
@@ -322,12 +384,18 @@ def test_command_line_modules_import_only_portable_modules_at_load(module):
                 f"{module} imports {n} at load"
 
 
-def test_version_module_matches_pyproject():
-    pyproject = PACKAGE.parent / "pyproject.toml"
-    tomllib = pytest.importorskip("tomllib")      # Python 3.11+
-    if not pyproject.exists():
-        pytest.skip("no pyproject.toml beside the package (an installed wheel)")
-    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+def test_version_module_matches_pyproject_and_metadata():
+    """fastki.__version__ is the version pyproject.toml declares and the one pip installed.
+    pyproject.toml is read beside the tests (the checkout CI runs, or the wheel's
+    test-sources), not beside the package, so that every CI step runs this test."""
+    import importlib.metadata
+    import re
+
+    assert fastki.__version__ == importlib.metadata.version("fastki")
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    project = text[text.index("[project]"):]
+    declared = re.search(r'^version\s*=\s*"([^"]+)"', project, re.MULTILINE).group(1)
     assert fastki.__version__ == declared
 
 

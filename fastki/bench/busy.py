@@ -7,8 +7,8 @@
 2. The Dask threaded-scheduler line: a normal float32 Dask array (--dask-bytes, default 2 GiB,
    in --dask-chunk-bytes chunks, default 64 MiB) written by `da.store` into a preallocated
    NumPy array, each setting in a fresh child process: fastki's defaults, OMP_NUM_THREADS=1,
-   and the settings before the split and sharing rules of src_c/dispatch.c ("threads")
-   existed (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0).
+   and one equal share per thread with no sharing between callers (FASTKI_SCHEDULE=static
+   FASTKI_SHARE_THREADS=0; the split and sharing rules are in src_c/dispatch.c, "threads").
 3. With --splits, the table docs/benchmarks.md ("Threads on a busy machine") asks for: every
    split setting (schedule, chunk size, streaming stores, OpenMP wait policy) timed 1 vs 2
    threads quiet and busy, each setting in a child process of its own (the settings are read
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 
+from .options import whole_number, whole_numbers
 from .timing import median_seconds
 from .timing import progress as _progress
 
@@ -43,7 +44,7 @@ SPINNER = (
 # Each split setting of docs/benchmarks.md's table: a label and the environment it runs with.
 SPLITS = (
     ("default (dynamic, 256 groups)", {}),
-    ("static (before issue 13)", {"FASTKI_SCHEDULE": "static"}),
+    ("static (one equal share per thread)", {"FASTKI_SCHEDULE": "static"}),
     ("dynamic, 16 groups", {"FASTKI_CHUNK_GROUPS": "16"}),
     ("dynamic, 64 groups", {"FASTKI_CHUNK_GROUPS": "64"}),
     ("dynamic, 1024 groups", {"FASTKI_CHUNK_GROUPS": "1024"}),
@@ -94,9 +95,14 @@ json.dump({{"seconds": seconds, "first_chunk_ok": ok,
 DASK_SETTINGS = (
     ("default", {}),
     ("OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"}),
-    ("before issue 13 (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0)",
+    ("static, unshared (FASTKI_SCHEDULE=static FASTKI_SHARE_THREADS=0)",
      {"FASTKI_SCHEDULE": "static", "FASTKI_SHARE_THREADS": "0"}),
 )
+
+
+# --dask-bytes and --dask-chunk-bytes when not given
+DASK_BYTES = 2 << 30
+DASK_CHUNK_BYTES = 64 << 20
 
 
 def add_arguments(parser):
@@ -108,28 +114,27 @@ def add_arguments(parser):
     parser.add_argument("--splits", action="store_true",
                         help="with --busy: time every split setting quiet and busy "
                              "(docs/benchmarks.md, 'Threads on a busy machine')")
-    parser.add_argument("--thread-counts", type=_counts, default=None, metavar="N,N,...",
+    parser.add_argument("--thread-counts", type=whole_numbers, default=None, metavar="N,N,...",
                         help="with --busy: also time normal float32 --size elements with each "
                              "of these thread counts, and check every SIMD path's bytes with "
                              "the largest count against 1 thread (e.g. 1,2,4,8,16)")
-    parser.add_argument("--dask-bytes", type=_positive, default=2 << 30,
-                        help="bytes of the Dask array for --busy (2 GiB)")
-    parser.add_argument("--dask-chunk-bytes", type=_positive, default=64 << 20,
-                        help="bytes per Dask chunk for --busy (64 MiB)")
+    parser.add_argument("--dask-bytes", type=whole_number, default=None, metavar="BYTES",
+                        help=f"with --busy: bytes of the Dask array (default {DASK_BYTES})")
+    parser.add_argument("--dask-chunk-bytes", type=whole_number, default=None, metavar="BYTES",
+                        help=f"with --busy: bytes per Dask chunk (default {DASK_CHUNK_BYTES})")
 
 
-def _counts(text):
-    counts = tuple(int(part) for part in text.split(","))
-    if not counts or min(counts) < 1:
-        raise ValueError(text)
-    return counts
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+def flag_missing_busy(args):
+    """The first option given that only --busy uses, when --busy is not given; else None."""
+    if args.busy:
+        return None
+    for flag, given in (("--only-busy", args.only_busy), ("--splits", args.splits),
+                        ("--thread-counts", args.thread_counts is not None),
+                        ("--dask-bytes", args.dask_bytes is not None),
+                        ("--dask-chunk-bytes", args.dask_chunk_bytes is not None)):
+        if given:
+            return flag
+    return None
 
 
 @contextlib.contextmanager
@@ -265,8 +270,8 @@ def _dask_line(args, out):
         print("busy: Dask line skipped (dask is not installed)", flush=True)
         return
     item = 4
-    n = max(1, args.dask_bytes // item)
-    chunk = max(1, min(n, args.dask_chunk_bytes // item))
+    n = max(1, (args.dask_bytes or DASK_BYTES) // item)
+    chunk = max(1, min(n, (args.dask_chunk_bytes or DASK_CHUNK_BYTES) // item))
     rows = {}
     for label, setting in DASK_SETTINGS:
         _progress(f"  busy: Dask threaded scheduler, {label} ...")

@@ -5,11 +5,12 @@ bits identical across SIMD paths, thread counts and the NumPy backend; thread sc
 against scalar; per-call overhead."""
 import json
 import os
-import time
+import timeit
 
 import numpy as np
 
 from . import busy as _busy
+from .options import whole_number
 from .timing import median_seconds
 from .timing import progress as _progress
 
@@ -18,13 +19,16 @@ DTYPES = ("float32", "float64")
 
 
 def add_arguments(parser):
-    parser.add_argument("--size", type=int, default=1 << 25, help="elements per fill (2**25)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="OpenMP threads for fastki (default: OpenMP's, e.g. OMP_NUM_THREADS)")
+    parser.add_argument("--size", type=whole_number, default=1 << 25, metavar="N",
+                        help="elements per fill (default 2**25 = 33554432)")
+    parser.add_argument("--repeat", type=whole_number, default=5, metavar="N",
+                        help="timed runs per measurement; the median is shown (default 5)")
+    parser.add_argument("--threads", type=whole_number, default=None, metavar="N",
+                        help="threads for fastki (default: OpenMP's, e.g. OMP_NUM_THREADS)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
-    parser.add_argument("--no-peers", action="store_true", help="skip PyTorch, JAX and Keras")
-    _busy.add_arguments(parser)  # --busy and its options: fastki/_busy.py
+    parser.add_argument("--no-peers", action="store_true",
+                        help="compare with NumPy only (skip PyTorch, JAX and Keras)")
+    _busy.add_arguments(parser)  # --busy and its options: fastki/bench/busy.py
 
 
 # --------------------------------------------------------------------------- references
@@ -213,11 +217,7 @@ def run(args):
 
 
 def _per_call(fn, reps):
+    """Seconds per call: the median over 5 timed loops of reps calls, after one warm-up call."""
     fn()
-    best = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best.append((time.perf_counter() - t0) / reps)
-    return float(np.median(best))
+    loops = timeit.Timer(fn).repeat(repeat=5, number=reps)
+    return float(np.median(loops)) / reps

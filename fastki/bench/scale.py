@@ -19,14 +19,19 @@ import time
 
 import numpy as np
 
+from .options import positive_real
 from .timing import median_seconds
 from .timing import progress as _progress
 
 
+# what the demo imports beyond fastki and NumPy
+NEEDS = ("torch", "dask", "zarr")
+
+
 def add_arguments(parser):
-    parser.add_argument("--scale-gib", type=float, default=4.0,
+    parser.add_argument("--scale-gib", type=positive_real, default=4.0, metavar="GIB",
                         help="size of the Zarr tensor in GiB (default 4)")
-    parser.add_argument("--scale-dir", default=None,
+    parser.add_argument("--scale-dir", default=None, metavar="DIR",
                         help="where to write the Zarr store (default a temporary directory, "
                              "removed afterwards)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")

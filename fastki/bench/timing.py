@@ -1,10 +1,9 @@
-"""The timing rule shared by `python -m fastki bench` (fastki/bench/fills.py) and
-`python -m fastki scale` (fastki/bench/scale.py). Both import it; neither imports the other.
+"""The timing rule shared by `python -m fastki bench` (fastki/bench/fills.py, busy.py) and
+`python -m fastki scale` (fastki/bench/scale.py). They import it; none imports another.
 Standard library and NumPy only, so it imports on every platform."""
+import statistics
 import sys
-import time
-
-import numpy as np
+import timeit
 
 
 def progress(msg):
@@ -13,16 +12,13 @@ def progress(msg):
 
 
 def median_seconds(fn, repeat, budget=None):
-    """Median of repeat timed runs after one warm-up run (page faults, thread start, JIT).
-    With a budget in seconds, slow functions get fewer runs (at least one)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
+    """Median seconds of one call of fn over `repeat` timed calls, after one untimed warm-up
+    call (page faults, thread start, JIT). With a budget in seconds, a slow fn gets fewer
+    timed calls (at least one) so that the whole measurement stays near the budget.
+
+    timeit does the timing (its clock, and the garbage collector off while it times)."""
+    timer = timeit.Timer(fn)
+    first = timer.timeit(number=1)
     if budget is not None and first * repeat > budget:
         repeat = max(1, int(budget / first))
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(statistics.median(timer.repeat(repeat=repeat, number=1)))
