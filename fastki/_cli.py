@@ -12,6 +12,7 @@ A bad command line is one line on stderr, `python -m fastki bench: error: argume
 import argparse
 import json
 import sys
+from typing import Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 _PROG = "python -m fastki"
 
@@ -68,15 +69,15 @@ _COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     """argparse's parser with errors on one line: `PROG: error: MESSAGE (see PROG --help)`."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_info_arguments(parser):
+def _add_info_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _arguments_of(command):
+def _arguments_of(command: str) -> Callable[[argparse.ArgumentParser], None]:
     """The function that adds the command's arguments; imports its module."""
     if command == "info":
         return _add_info_arguments
@@ -87,7 +88,7 @@ def _arguments_of(command):
     return add_arguments
 
 
-def _command_of(argv):
+def _command_of(argv: List[str]) -> Optional[str]:
     """The subcommand named in argv (the first word that is not an option), or None."""
     for word in argv:
         if not word.startswith("-"):
@@ -95,25 +96,25 @@ def _command_of(argv):
     return None
 
 
-def _parser(command):
+def _parser(command: Optional[str]) -> Tuple[_Parser, Dict[str, _Parser]]:
     """The parser, with the arguments of `command` only (None: no subcommand's module), and
-    the subparser of `command` (None when there is none)."""
+    the parser of each subcommand by name."""
     parser = _Parser(prog=_PROG, description=_DESCRIPTION, epilog=_EXAMPLES[None],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{info,bench,scale}",
                                 parser_class=_Parser)
-    chosen = None
+    subparsers: Dict[str, _Parser] = {}
     for name, help_text in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text,
                            epilog=_EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == command:
             _arguments_of(name)(p)
-            chosen = p
-    return parser, chosen
+        subparsers[name] = p
+    return parser, subparsers
 
 
-def _check(args, parser):
+def _check(args: argparse.Namespace, parser: _Parser) -> None:
     """What argparse cannot see alone: options that need another option, values that
     fastki.options refuses, modules a command needs. Calls parser.error (exit 2)."""
     if args.command == "bench":
@@ -140,7 +141,7 @@ def _check(args, parser):
             parser.error(f"scale needs {', '.join(NEEDS)}; not installed: {', '.join(missing)}")
 
 
-def _info(args):
+def _info(args: argparse.Namespace) -> int:
     import fastki
 
     info = fastki.info()
@@ -153,7 +154,7 @@ def _info(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line on argv (default sys.argv[1:]); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_of(argv)
@@ -161,8 +162,9 @@ def main(argv=None):
         # the alias: `bench --scale [scale options]` is `scale [scale options]`
         argv = ["scale" if a == "bench" else a for a in argv if a != "--scale"]
         command = "scale"
-    parser, sub = _parser(command)
+    parser, subparsers = _parser(command)
     args = parser.parse_args(argv)
+    sub = subparsers[args.command]
     _check(args, sub)
     if args.command == "info":
         return _info(args)

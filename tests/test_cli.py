@@ -366,7 +366,7 @@ def test_bench_and_scale_do_not_import_each_other():
 
 # modules every platform's Python has (and NumPy): what the command line may import at
 # module level before it knows which subcommand runs
-_PORTABLE = {"argparse", "json", "sys", "os", "time", "timeit", "statistics", "numpy"}
+_PORTABLE = {"argparse", "json", "sys", "os", "time", "timeit", "statistics", "typing", "numpy"}
 
 
 @pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki.bench.timing"])

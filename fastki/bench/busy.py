@@ -16,6 +16,7 @@
 
 Timings use fastki/bench/timing.py's rule (median after a warm-up run). Nothing here is asserted:
 the figures are printed (and returned in --json) for a person to judge on a quiet machine."""
+import argparse
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import Optional
 
 from .options import whole_number, whole_numbers
 from .timing import median_seconds
@@ -105,7 +107,7 @@ DASK_BYTES = 2 << 30
 DASK_CHUNK_BYTES = 64 << 20
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--busy", action="store_true",
                         help="also time 1 vs 2 threads with one core kept busy by a child "
                              "process, and a Dask threaded-scheduler write")
@@ -124,7 +126,7 @@ def add_arguments(parser):
                         help=f"with --busy: bytes per Dask chunk (default {DASK_CHUNK_BYTES})")
 
 
-def flag_missing_busy(args):
+def flag_missing_busy(args: argparse.Namespace) -> Optional[str]:
     """The first option given that only --busy uses, when --busy is not given; else None."""
     if args.busy:
         return None

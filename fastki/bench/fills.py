@@ -3,6 +3,7 @@ installed), all measured in this one run: medians of several runs, in ns per ele
 the speed-up against each reference. Then the checks that matter as much as the speed:
 bits identical across SIMD paths, thread counts and the NumPy backend; thread scaling; SIMD
 against scalar; per-call overhead."""
+import argparse
 import json
 import os
 import timeit
@@ -18,7 +19,7 @@ DISTS = ("uniform", "normal", "truncated_normal")
 DTYPES = ("float32", "float64")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=whole_number, default=1 << 25, metavar="N",
                         help="elements per fill (default 2**25 = 33554432)")
     parser.add_argument("--repeat", type=whole_number, default=5, metavar="N",
@@ -121,7 +122,7 @@ def check_bits(size=100_003):
     return True, f"{configs} configurations ({len(paths)} SIMD paths x threads 1,2,3 x 6 fills)"
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     import fastki
 
     n, repeat = args.size, args.repeat

@@ -5,9 +5,10 @@ message argparse prints after the option's name ("argument --size: ..."), so tha
 is one line that names the flag, never a traceback. Standard library only."""
 import argparse
 import math
+from typing import Tuple
 
 
-def whole_number(text):
+def whole_number(text: str) -> int:
     """A whole number from 1 up (--size, --repeat, --threads, --dask-bytes, ...)."""
     try:
         value = int(text)
@@ -18,7 +19,7 @@ def whole_number(text):
     return value
 
 
-def whole_numbers(text):
+def whole_numbers(text: str) -> Tuple[int, ...]:
     """A comma-separated list of whole numbers from 1 up (--thread-counts 1,2,4)."""
     parts = text.split(",")
     try:
@@ -29,7 +30,7 @@ def whole_numbers(text):
         ) from None
 
 
-def positive_real(text):
+def positive_real(text: str) -> float:
     """A finite number above 0 (--scale-gib 0.5)."""
     try:
         value = float(text)

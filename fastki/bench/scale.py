@@ -8,6 +8,7 @@ scale, measured in one run.
    with the memory the write added; then read back and compared, byte for byte, with the
    same tensor made in memory by fastki.normal.
 """
+import argparse
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from .timing import progress as _progress
 NEEDS = ("torch", "dask", "zarr")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale-gib", type=positive_real, default=4.0, metavar="GIB",
                         help="size of the Zarr tensor in GiB (default 4)")
     parser.add_argument("--scale-dir", default=None, metavar="DIR",
@@ -216,7 +217,7 @@ def zarr_demo(gib, directory=None):
     return result
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     import fastki
 
     info = fastki.info()

@@ -4,14 +4,16 @@ Standard library and NumPy only, so it imports on every platform."""
 import statistics
 import sys
 import timeit
+from typing import Callable, Optional
 
 
-def progress(msg):
+def progress(msg: str) -> None:
     """A progress line on stderr (stdout carries the results)."""
     print(msg, file=sys.stderr, flush=True)
 
 
-def median_seconds(fn, repeat, budget=None):
+def median_seconds(fn: Callable[[], object], repeat: int,
+                   budget: Optional[float] = None) -> float:
     """Median seconds of one call of fn over `repeat` timed calls, after one untimed warm-up
     call (page faults, thread start, JIT). With a budget in seconds, a slow fn gets fewer
     timed calls (at least one) so that the whole measurement stays near the budget.
