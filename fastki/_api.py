@@ -530,7 +530,7 @@ def truncated_normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *,
     stream, element index, mean, stddev, lower, upper, dtype): the same bytes on every
     machine, thread count, SIMD path, block and backend. Specified in docs/algorithm.md of
     the source distribution, section 5. The bounds are in standard deviations (keyword only),
-    as in Keras' TruncatedNormal (-2, 2), not absolute as in torch.nn.init.trunc_normal_.
+    as in Keras' TruncatedNormal (-2, 2), not absolute as in ``torch.nn.init.trunc_normal_``.
 
     Parameters
     ----------
