@@ -9,7 +9,6 @@ Environment overrides:
   FASTKI_ARCH=aarch64|x86_64|x86_32|other   the target's row of tools/buildflags.py
                             (default: from sysconfig.get_platform())
 """
-import glob
 import os
 import shutil
 import sys
@@ -43,18 +42,6 @@ def say(msg):
 
 
 class BuildExt(build_ext):
-    def run(self):
-        # (setuptools clears self.inplace inside run(): decided here, before it does)
-        if self.inplace or getattr(self, "editable_mode", False):
-            # In a source tree the front door stays Python: a compiled fastki/_api next to
-            # _api.py would be imported instead of it, and edits to the .py would not count.
-            self.extensions = [e for e in self.extensions if e.name != FRONT_DOOR]
-            for stale in glob.glob(os.path.join(HERE, "fastki", "_api.*.so")) + \
-                    glob.glob(os.path.join(HERE, "fastki", "_api.*.pyd")):
-                os.remove(stale)
-            say("in-place build: fastki/_api.py is not compiled (edits take effect)")
-        super().run()
-
     def build_extension(self, ext):
         cc = self.compiler
         family = "msvc" if cc.compiler_type == "msvc" else "unix"
@@ -62,14 +49,6 @@ class BuildExt(build_ext):
         base = buildflags.base(flavour, ARCH)
         base += os.environ.get("FASTKI_EXTRA_CFLAGS", "").split()
         ldflags = os.environ.get("FASTKI_EXTRA_LDFLAGS", "").split()
-        if ext.name == FRONT_DOOR:
-            # the same contract flags as the kernel (no FMA contraction of its float steps)
-            ext.extra_compile_args = base
-            ext.extra_link_args = ldflags
-            super().build_extension(ext)
-            say("front door fastki/_api.py compiled (the same source, less per-call overhead)")
-            return
-
         openmp = self._openmp_flags(flavour, base, ldflags)
         if openmp:
             say(f"OpenMP enabled ({' '.join(openmp[0])})")
@@ -146,14 +125,7 @@ extension = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 
-# The front door, fastki/_api.py, is also compiled by Cython as it stands (no .pyx of its own,
-# one source): a Python function spends about 70 ns of a 1-element call on its frame and on
-# looking up the defaults of keyword-only arguments, which the compiled function does in C.
-# The .py ships beside it and is what runs in a source tree and wherever the build left it out.
-FRONT_DOOR = "fastki._api"
-front_door = Extension(FRONT_DOOR, sources=["fastki/_api.py"])
-
 setup(
-    ext_modules=cythonize([extension, front_door], compiler_directives={"language_level": "3"}),
+    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": BuildExt},
 )

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from . import _numpy
 from ._constants import STREAM_VERSION
-from ._params import _PARAMS_FOR, _check_reach, _narrow_bounds
+from ._params import DIST_CODES, _check_reach, _narrow_bounds, params_for
 from ._typing import (BlockLike, DTypeLike, FloatArray, Info, Integer, OutArray, Real,
                       SeedLike, Setting, ShapeLike, ThreadCount, UInt32Array)
 from ._validate import (_NATIVE_DTYPES, _U64, _block_arg, _dtype_arg, _finite_arg, _float_arg,
@@ -33,7 +33,6 @@ else:
 __all__ = ["uniform", "normal", "truncated_normal", "random_raw", "philox4x32_10", "info",
            "options"]
 
-_DISTS = {"uniform": 0, "normal": 1, "truncated_normal": 2}
 _SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")  # src_c/fastki.h order
 _BACKENDS = ("native", "numpy")
 
@@ -221,13 +220,11 @@ else:
 def _generate_values(dist, args, shape, seed, stream, dtype, out, block):
     shape = _shape_arg(shape)
     dtype, compute = _dtype_arg(dtype)
-    params = _PARAMS_FOR[dist](*args, compute)
+    params = params_for(dist, args, compute)  # checked, and remembered for the common path
     rounded = dtype is not _NATIVE_DTYPES[compute]  # float16, bfloat16 (dtype.name is slow)
     if rounded:  # the float32 values must fit them too, and stay inside once rounded
         _check_reach(params.reach, dtype.name, dist)
         narrow_bounds = _narrow_bounds(dist, params, dtype)
-    elif _native is not None:  # later calls with these parameters may take the common path
-        _native.accept_params(_DISTS[dist], compute == "float64", args, params.astuple)
     seed = _seed_arg(seed)
     stream = _int_arg(stream, "stream", 0, _U64)
     if block is not None:
@@ -295,7 +292,7 @@ _RUN_BATCH = 1 << 16
 
 def _fill_runs(backend, dist, flat, seed, stream, runs, params, simd, threads):
     first, run, n_runs, starts = runs
-    code = _DISTS[dist]
+    code = DIST_CODES[dist]
     if backend == "native":
         ptuple = params.astuple
         if starts is None:
@@ -359,9 +356,9 @@ def _fill_rounded(backend, dist, flat, seed, stream, runs, params, simd, threads
 
 # --------------------------------------------------------------------------- the fills
 # The common call -- float32/float64 by name or NumPy dtype, no block=, default options, the
-# native backend -- goes straight to _native.fill_accepted, which serves it when _generate
-# has already validated these exact distribution arguments (their bits, so -0.0 is not 0.0)
-# and otherwise returns None without side effects. Everything else, and every error, goes
+# native backend -- goes straight to _native.fill_accepted, which serves it when
+# _params.params_for has already accepted these exact distribution arguments (their bits, so
+# -0.0 is not 0.0) and otherwise returns None without side effects. Everything else, and every error, goes
 # through _generate. Both routes give the same bytes (tests/test_common_path.py).
 
 
@@ -440,10 +437,8 @@ def uniform(shape: ShapeLike, minval: Real = 0.0, maxval: Real = 1.0, *, seed: S
                                 _ENV_SIMD_INDEX)
         if result is not None:
             return result
-    lo, hi = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
-    if lo > hi:
-        raise ValueError(f"minval must not exceed maxval, got minval={lo!r} > maxval={hi!r}")
-    return _generate("uniform", (lo, hi), shape, seed, stream, dtype, out, block)
+    args = (_finite_arg(minval, "minval"), _finite_arg(maxval, "maxval"))
+    return _generate("uniform", args, shape, seed, stream, dtype, out, block)
 
 
 def normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *, seed: SeedLike = None,
@@ -513,10 +508,8 @@ def normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *, seed: Seed
                                 _ENV_SIMD_INDEX)
         if result is not None:
             return result
-    m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
-    if s < 0:
-        raise ValueError(f"stddev must be non-negative, got {s!r}")
-    return _generate("normal", (m, s), shape, seed, stream, dtype, out, block)
+    args = (_finite_arg(mean, "mean"), _finite_arg(stddev, "stddev"))
+    return _generate("normal", args, shape, seed, stream, dtype, out, block)
 
 
 def truncated_normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *,
@@ -589,13 +582,9 @@ def truncated_normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *,
                                 out, _ENV_SIMD_INDEX)
         if result is not None:
             return result
-    m, s = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
-    if s < 0:
-        raise ValueError(f"stddev must be non-negative, got {s!r}")
-    a, b = _float_arg(lower, "lower"), _float_arg(upper, "upper")
-    if not a < b:
-        raise ValueError(f"lower must be less than upper, got lower={a!r}, upper={b!r}")
-    return _generate("truncated_normal", (m, s, a, b), shape, seed, stream, dtype, out, block)
+    args = (_finite_arg(mean, "mean"), _finite_arg(stddev, "stddev"), _float_arg(lower, "lower"),
+            _float_arg(upper, "upper"))
+    return _generate("truncated_normal", args, shape, seed, stream, dtype, out, block)
 
 
 def random_raw(n: Integer, *, seed: Integer, stream: Integer = 0,

@@ -286,18 +286,24 @@ def compiled_constants():
 
 # --------------------------------------------------------------------------- the common call
 # A small fill spends most of its time on argument checks, so fastki._api lets a common call
-# try fill_accepted first: it serves the call only when fastki/_validate.py and
-# fastki/_params.py have already accepted these exact distribution arguments (accept_params),
-# and the other arguments are plain -- exact ints and floats, float32/float64, a short shape,
-# an `out` that is a C-contiguous, aligned, writable ndarray of that dtype and shape. It
-# returns None for anything else, without raising or writing anything, and the caller then
-# validates the call in Python. Nothing here imports or calls a Python module of fastki.
+# try fill_accepted first: it serves the call only when fastki/_params.py has already checked
+# and derived these exact distribution arguments (params_for, which records them here with
+# accept_params), and the other arguments are plain -- exact ints and floats, float32/float64,
+# a short shape, an `out` that is a C-contiguous, aligned, writable ndarray of that dtype and
+# shape. It returns None for anything else, without raising or writing anything, and the
+# caller then validates the call in Python. Nothing here imports or calls a Python module of
+# fastki.
 #
-# The accepted table is written only by accept_params and read only by fill_accepted, both
-# with the GIL held and without running any Python code in between (the entry is copied into
-# the request before anything that could run Python code, such as an allocation that starts
-# the garbage collector): a reader never sees half an entry, and an entry overwritten later
-# does not change a request already made. The module keeps the GIL on free-threaded builds.
+# The accepted table is fastki's one memo of distribution parameters: fastki/_params.py reads
+# it back (accepted_params) for every call the common path does not serve. An entry holds the
+# argument bits (so -0.0 is not 0.0), the kernel parameters as C doubles, and the _Params
+# object they came from. It is written only by accept_params, which fastki/_params.py calls
+# after its own checks passed, so no entry exists for arguments it refused. Entries are
+# written and read with the GIL held and without running any Python code in between (the
+# entry is copied into the request before anything that could run Python code, such as an
+# allocation that starts the garbage collector): a reader never sees half an entry, and an
+# entry overwritten later does not change a request already made. The module keeps the GIL
+# on free-threaded builds.
 
 cdef struct AcceptedParams:
     bint used
@@ -313,6 +319,8 @@ cdef enum:
     MAX_COMMON_NARGS = 4
 
 cdef AcceptedParams _accepted[ACCEPTED_SLOTS]
+# the _Params object of each entry, for fastki/_params.py (slot i of the table)
+cdef list _accepted_objects = [None] * ACCEPTED_SLOTS
 cdef int _NARGS[3]
 _NARGS[:] = [2, 2, 4]
 
@@ -332,25 +340,58 @@ cdef inline Py_ssize_t _slot(int dist, bint is_f64, const double *args, int narg
     return <Py_ssize_t>(h & (ACCEPTED_SLOTS - 1))
 
 
-def accept_params(int dist, bint is_f64, tuple args, tuple params):
-    """Remember that fastki's validator accepted these distribution arguments (floats) for
-    this dtype, and the kernel parameters it derived from them."""
-    cdef double values[MAX_COMMON_NARGS]
-    cdef int i, nargs = len(args)
-    if nargs > MAX_COMMON_NARGS or dist < 0 or dist > 2 or nargs != _NARGS[dist]:
-        return
+cdef int _float_args(int dist, tuple args, double *values) noexcept:
+    """The number of distribution arguments, copied as doubles into values; -1 when args
+    is not a tuple of floats of the length dist takes."""
+    cdef int i, nargs = <int>PyTuple_GET_SIZE(args)
+    cdef object item
+    if dist < 0 or dist > 2 or nargs != _NARGS[dist]:
+        return -1
     for i in range(nargs):
-        values[i] = args[i]
+        item = <object>PyTuple_GET_ITEM(args, i)
+        if type(item) is not float:
+            return -1
+        values[i] = PyFloat_AS_DOUBLE(item)
+    return nargs
+
+
+def accept_params(int dist, bint is_f64, tuple args not None, params):
+    """Record that fastki/_params.py accepted these distribution arguments (floats) for
+    this dtype, and the _Params object (with its kernel tuple, params.astuple) it derived."""
+    cdef double values[MAX_COMMON_NARGS]
+    cdef int i, nargs = _float_args(dist, args, values)
+    if nargs < 0:
+        return
     cdef fastki_params kernel_params
     kernel_params.loc, kernel_params.scale, kernel_params.value_min, kernel_params.value_max, \
-        kernel_params.p_low, kernel_params.p_width, kernel_params.mirror = params
+        kernel_params.p_low, kernel_params.p_width, kernel_params.mirror = params.astuple
     # from here to the end no Python code runs: the entry is written whole
-    cdef AcceptedParams *entry = &_accepted[_slot(dist, is_f64, values, nargs)]
+    cdef Py_ssize_t slot = _slot(dist, is_f64, values, nargs)
+    cdef AcceptedParams *entry = &_accepted[slot]
     entry.dist, entry.is_f64, entry.nargs = dist, is_f64, nargs
     for i in range(nargs):
         entry.arg_bits[i] = _double_bits(values[i])
     entry.params = kernel_params
     entry.used = True
+    _accepted_objects[slot] = params
+
+
+def accepted_params(int dist, bint is_f64, tuple args not None):
+    """The _Params object accept_params recorded for these arguments, or None."""
+    cdef double values[MAX_COMMON_NARGS]
+    cdef int nargs = _float_args(dist, args, values)
+    cdef fastki_params unused
+    if nargs < 0 or not _copy_accepted(dist, is_f64, values, nargs, &unused):
+        return None
+    return _accepted_objects[_slot(dist, is_f64, values, nargs)]
+
+
+def forget_params():
+    """Empty the accepted table (tests: parameters derived afresh on the next call)."""
+    cdef int i
+    for i in range(ACCEPTED_SLOTS):
+        _accepted[i].used = False
+        _accepted_objects[i] = None
 
 
 cdef bint _copy_accepted(int dist, bint is_f64, const double *args, int nargs,

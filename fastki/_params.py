@@ -5,16 +5,27 @@ Here, and only here: rounding to the working type, the interval ends rounded inw
 no value leaves the interval the caller asked for), the standard normal CDF for truncated
 intervals, the reach checks that refuse overflow, and the bounds that keep float16/bfloat16
 values inside their interval. fastki.torch and the initializers use these functions rather
-than rounding parameters themselves."""
+than rounding parameters themselves.
+
+params_for is the way in: it checks the distribution arguments, derives the parameters once
+and remembers them in the compiled module's accepted table (fastki/_native.pyx, "the common
+call"), fastki's one memo of parameters, which also lets later common calls skip Python."""
 import decimal
-import functools
 import math
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
-from ._validate import _NATIVE_DTYPES
+from ._validate import _NATIVE_DTYPES, _finite_arg, _float_arg
+
+try:
+    from . import _native
+except ImportError:  # the NumPy backend alone: parameters are derived on every call
+    _native = None
+
+# The distributions' codes in the kernel (src_c/fastki.h, fastki_request.dist)
+DIST_CODES = {"uniform": 0, "normal": 1, "truncated_normal": 2}
 
 # Smallest Phi(upper) - Phi(lower) a dtype can sample: the smallest probability drawn,
 # 2**-24 (float32) or 2**-53 (float64) of it, must stay a normal number.
@@ -128,19 +139,6 @@ def _phi(x):
         return +result
 
 
-def _params_cache(fn):
-    """functools.lru_cache keyed by the floats' signs as well: a dict holds 0.0 == -0.0 as
-    one key, but mean=-0.0 and mean=0.0 give different bits (-0.0 + -0.0 is -0.0)."""
-    cached = functools.lru_cache(maxsize=256)(lambda signs, *args: fn(*args))
-
-    @functools.wraps(fn)
-    def lookup(*args):
-        return cached(tuple(math.copysign(1.0, a) for a in args if type(a) is float), *args)
-
-    lookup.cache_clear = cached.cache_clear
-    return lookup
-
-
 with decimal.localcontext() as _ctx:
     _ctx.prec = 60
     _SQRT_2PI = (2 * Decimal(
@@ -148,8 +146,10 @@ with decimal.localcontext() as _ctx:
     )).sqrt()
 
 
-@_params_cache
 def _uniform_params(minval, maxval, dtname):
+    minval, maxval = _finite_arg(minval, "minval"), _finite_arg(maxval, "maxval")
+    if minval > maxval:
+        raise ValueError(f"minval must not exceed maxval, got minval={minval!r} > maxval={maxval!r}")
     t = _NATIVE_DTYPES[dtname].type
     lo, hi = _to_dtype(minval, t, "minval"), _to_dtype(maxval, t, "maxval")
     span = float(hi) - float(lo)
@@ -164,8 +164,8 @@ def _uniform_params(minval, maxval, dtname):
     return p
 
 
-@_params_cache
 def _normal_params(mean, stddev, dtname):
+    mean, stddev = _checked_mean_stddev(mean, stddev)
     t = _NATIVE_DTYPES[dtname].type
     p = _Params(_to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev"))
     p.reach = abs(float(p.loc)) + float(p.scale) * _Z_REACH["normal"][dtname]
@@ -205,8 +205,18 @@ def _interval_end(m, s, z):
 _F64_MAX = float(np.finfo(np.float64).max)
 
 
-@_params_cache
+def _checked_mean_stddev(mean, stddev):
+    mean, stddev = _finite_arg(mean, "mean"), _finite_arg(stddev, "stddev")
+    if stddev < 0:
+        raise ValueError(f"stddev must be non-negative, got {stddev!r}")
+    return mean, stddev
+
+
 def _truncated_params(mean, stddev, lower, upper, dtname):
+    mean, stddev = _checked_mean_stddev(mean, stddev)
+    lower, upper = _float_arg(lower, "lower"), _float_arg(upper, "upper")
+    if not lower < upper:
+        raise ValueError(f"lower must be less than upper, got lower={lower!r}, upper={upper!r}")
     t = _NATIVE_DTYPES[dtname].type
     m, s = _to_dtype(mean, t, "mean"), _to_dtype(stddev, t, "stddev")
     mirror = lower + upper > 0  # sample the side where probabilities keep their precision
@@ -236,8 +246,29 @@ def _truncated_params(mean, stddev, lower, upper, dtname):
     return p
 
 
-_PARAMS_FOR = {"uniform": _uniform_params, "normal": _normal_params,
-               "truncated_normal": _truncated_params}
+_DERIVE = {"uniform": _uniform_params, "normal": _normal_params,
+           "truncated_normal": _truncated_params}
+
+
+def params_for(dist, args, dtname):
+    """The _Params of distribution dist for its arguments args (a tuple of floats: minval,
+    maxval; mean, stddev; or mean, stddev, lower, upper) in the working dtype dtname
+    ("float32" or "float64"). Raises ValueError/TypeError naming the argument for any it
+    refuses; what it accepts is remembered by the bits of args (so -0.0 is not 0.0)."""
+    if _native is None:
+        return _DERIVE[dist](*args, dtname)
+    code, is_f64 = DIST_CODES[dist], dtname == "float64"
+    params = _native.accepted_params(code, is_f64, args)
+    if params is None:
+        params = _DERIVE[dist](*args, dtname)  # raises for arguments it refuses
+        _native.accept_params(code, is_f64, args, params)
+    return params
+
+
+def forget_params():
+    """Forget every remembered parameter set (tests: the next call derives afresh)."""
+    if _native is not None:
+        _native.forget_params()
 
 
 def _narrow_bounds(dist, params, dtype):

@@ -2,9 +2,8 @@
 or a block may be, and what a fill returns. Used in annotations only (fastki/_api.py and the
 modules built on it); nothing here checks a value (fastki/_validate.py does).
 
-The names are plain aliases, not classes, so that type checkers see through them; Cython,
-which compiles fastki/_api.py in installed builds, cannot resolve them at compile time and
-therefore leaves every annotated argument a Python object, checked by the validators."""
+The names are plain aliases, not classes, so that type checkers see through them and
+help() shows what they stand for."""
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np

@@ -21,19 +21,20 @@ are slices of it.
 ``import fastki`` does not import this module, nor Dask.
 """
 import functools
-import itertools
 
 import numpy as np
 
 try:
+    import dask
     import dask.array as da
-    from dask.array.core import normalize_chunks, slices_from_chunks
+    from dask.array.core import normalize_chunks
     from dask.base import tokenize
 except ImportError as exc:  # pragma: no cover - exercised only without Dask
     raise ImportError(f"fastki.dask needs Dask's arrays: pip install 'dask[array]' ({exc})") from exc
 
 from . import _api
 from . import initializers as _initializers
+from ._validate import _dtype_arg, _seed_arg, _shape_arg
 
 __all__ = ["uniform", "normal", "truncated_normal", "initialize"]
 
@@ -88,12 +89,12 @@ def initialize(initializer, shape, dtype=None, chunks="auto"):
 
 
 def _distribution_array(fn, shape, params, seed, stream, dtype, chunks):
-    shape = _api._shape_arg(shape)
+    shape = _shape_arg(shape)
     # every check of the in-memory call, in its order, the caller's seed included
     fn(shape, **params, seed=seed, stream=stream, dtype=dtype, block=_empty_block(shape))
-    seed = _api._seed_arg(seed)  # None: drawn here, once, so every compute repeats it
-    dtype = _api._dtype_arg(dtype)[0]
-    # dtype by name: see the note on blocks in initializers.py
+    seed = _seed_arg(seed)  # None: drawn here, once, so every compute repeats it
+    dtype = _dtype_arg(dtype)[0]
+    # dtype by name: see the note on blocks in fastki/initializers/initializer.py
     make = functools.partial(fn, shape, **params, seed=seed, stream=stream, dtype=dtype.name)
     return _blockwise_array(fn.__name__, make, shape, dtype, chunks)
 
@@ -106,21 +107,19 @@ def _empty_block(shape):
 
 
 def _blockwise_array(prefix, make, shape, dtype, chunks):
-    """One task per chunk, each ``make(block=<its slices>)``, none depending on another."""
+    """One task per chunk, each ``make(block=<its slices>)``, none depending on another
+    (Dask's map_blocks with no input array: each call learns its place from block_info)."""
     name, chunks = _name_and_chunks(prefix, make, shape, dtype, chunks)
-    graph = {(name, *index): (_make_block, make, block)
-             for index, block in _indexed_blocks(chunks)}
-    return da.Array(graph, name, chunks, meta=_meta(shape, dtype))
+    return da.map_blocks(_make_block, make, name=name, chunks=chunks, dtype=dtype,
+                         meta=_meta(shape, dtype))
 
 
 def _whole_array(prefix, make, shape, dtype, chunks):
     """One task makes the whole tensor; each chunk's task slices its block from it."""
     name, chunks = _name_and_chunks(prefix, make, shape, dtype, chunks)
-    whole = f"whole-{name}"
-    graph = {whole: (make,)}
-    graph.update({(name, *index): (_block_of, whole, block)
-                  for index, block in _indexed_blocks(chunks)})
-    return da.Array(graph, name, chunks, meta=_meta(shape, dtype))
+    whole = da.from_delayed(dask.delayed(make, pure=True)(dask_key_name=f"whole-{name}"),
+                            shape, dtype=dtype, meta=_meta(shape, dtype), name=name)
+    return whole.rechunk(chunks)
 
 
 def _name_and_chunks(prefix, make, shape, dtype, chunks):
@@ -130,24 +129,15 @@ def _name_and_chunks(prefix, make, shape, dtype, chunks):
     return f"{prefix}-{tokenize(make, dtype.name, chunks)}", chunks
 
 
-def _indexed_blocks(chunks):
-    """(chunk index, tuple of slices) of every chunk, in the same (C) order."""
-    indices = itertools.product(*(range(len(sizes)) for sizes in chunks))
-    return zip(indices, slices_from_chunks(chunks))
-
-
 def _meta(shape, dtype):
     return np.empty((0,) * len(shape), dtype=dtype)
 
 
-# The functions tasks call: module-level, so that they pickle by name for the process
+# The function tasks call: module-level, so that it pickles by name for the process
 # scheduler and dask.distributed.
 
 
-def _make_block(make, block):
-    return make(block=block)
-
-
-def _block_of(whole, block):
-    """whole[block]; a 0-d block stays an array (whole[()] would be a NumPy scalar)."""
-    return whole[block] if block else whole
+def _make_block(make, block_info=None):
+    """make(block=<this chunk's slices>), the chunk's place from Dask's block_info."""
+    location = block_info[None]["array-location"]
+    return make(block=tuple(slice(start, stop) for start, stop in location))

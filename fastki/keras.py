@@ -27,6 +27,8 @@ import keras
 from keras.src import initializers as _keras_src_initializers
 
 from . import initializers as _fi
+from ._validate import _show
+from .initializers import _keras_bridge
 
 __all__ = ["Initializer", "Constant", "Zeros", "Ones", "Identity", "STFT", "RandomNormal",
            "RandomUniform", "TruncatedNormal", "VarianceScaling", "GlorotNormal",
@@ -75,19 +77,14 @@ globals().update(_NATIVE)
 # mapped to the Keras-native class: the custom_objects of get/deserialize below
 _NATIVE_BY_NAME = {name: _NATIVE[cls.__name__] for name, cls in _fi._BY_NAME.items()}
 
-REGISTERED = False
 
 
 def register():
     """Register the classes with Keras as "fastki>Name" (idempotent; run at import).  Both
     fastki's class and the Keras-native one serialize under that name; the name loads back
-    the Keras-native one."""
-    global REGISTERED
-    for cls in _fi._CLASSES:
-        for target in (cls, _NATIVE[cls.__name__]):  # the native one last: names load it
-            keras.saving.register_keras_serializable(package=_fi._PACKAGE,
-                                                     name=cls.__name__)(target)
-    REGISTERED = True
+    the Keras-native one (fastki/initializers/_keras_bridge.py, register_with_keras)."""
+    _keras_bridge.NATIVE.update(_NATIVE)
+    _keras_bridge.register_with_keras()
 
 
 def get(identifier):
@@ -98,7 +95,7 @@ def get(identifier):
             return deserialize(identifier)
         except ValueError:
             raise ValueError("Could not interpret initializer identifier: "
-                             f"{_fi._api._show(identifier)}") from None
+                             f"{_show(identifier)}") from None
     if keras.ops.is_tensor(identifier):
         identifier = keras.ops.convert_to_numpy(identifier)
     return _fi.get(identifier)

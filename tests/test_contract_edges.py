@@ -256,9 +256,7 @@ def test_same_bytes_under_any_caller_environment(mxcsr, bits, backend):
     default = mxcsr.get_csr()
     for cached in (False, True):
         if not cached:
-            for fn in (_params._uniform_params, _params._normal_params,
-                       _params._truncated_params):
-                fn.cache_clear()
+            _params.forget_params()
         mxcsr.set_csr((default & ~0xFFC0) | 0x1F80 | bits)
         try:
             got = [fill(d, (500,), backend, seed=4, **kw).tobytes() for d, kw in ENV_CALLS]

@@ -26,7 +26,7 @@ DTYPES = ["float32", "float64", "float16", "bfloat16"]
 # the same dtypes as objects: a task must give the same values in another process, where
 # an unpickled dtype is equal to NumPy's but not the same object
 DTYPE_OBJECTS = {"float32": np.float32, "float64": np.dtype(np.float64),
-                 "float16": np.dtype("float16"), "bfloat16": fastki._api._dtype_arg("bfloat16")[0]}
+                 "float16": np.dtype("float16"), "bfloat16": fastki._validate._dtype_arg("bfloat16")[0]}
 # (shape, chunks): ragged chunks, one chunk, chunks of 1 along an axis, "auto", 0-d, empty
 CHUNKINGS = [
     ((1000,), 333),
@@ -136,6 +136,7 @@ def test_synchronous_compute_of_each_array_gives_the_in_memory_bytes():
         _assert_bytes_equal(case_id, lazy.compute(scheduler="sync"), expected)
 
 
+@pytest.mark.integration  # worker processes or a fresh interpreter (tests/conftest.py)
 def test_process_scheduler_gives_the_in_memory_bytes():
     cases = _all_cases()  # one compute: the process pool starts once
     _assert_all_equal(cases, dask.compute(*(lazy for _, lazy, _ in cases), scheduler="processes",
@@ -151,6 +152,7 @@ def client():
             yield c
 
 
+@pytest.mark.integration  # worker processes or a fresh interpreter (tests/conftest.py)
 def test_distributed_cluster_gives_the_in_memory_bytes(client):
     cases = _all_cases()
     with distributed.get_task_stream(client) as tasks:
@@ -190,33 +192,71 @@ def test_each_chunk_is_one_task_that_depends_on_nothing():
             assert not get_dependencies(graph, key), (case_id, key)
 
 
+def _chunk_block(chunks, index):
+    """The slices of chunk `index` of an array with Dask's `chunks`."""
+    starts = [np.cumsum((0,) + tuple(sizes)) for sizes in chunks]
+    return tuple(slice(int(st[i]), int(st[i + 1])) for st, i in zip(starts, index))
+
+
+def _expected_chunks(lazy, expected):
+    """{chunk key: the in-memory values' block of that chunk}."""
+    return {key: expected[_chunk_block(lazy.chunks, key[1:])] for key in _chunk_keys(lazy)}
+
+
 def test_a_chunk_task_makes_its_block_alone():
     lazy = fd.normal((37, 23), seed=5, chunks=(10, 7))
     graph = _graph(lazy)
-    for key, block in zip(_chunk_keys(lazy), dask.array.core.slices_from_chunks(lazy.chunks)):
-        function, *args = graph[key]  # the task, run as it stands: it needs nothing else
-        _assert_bytes_equal(key, function(*args), fastki.normal((37, 23), seed=5, block=block))
+    for key in _chunk_keys(lazy):
+        alone = {key: graph[key]}  # the task with nothing beside it: it needs nothing else
+        block = _chunk_block(lazy.chunks, key[1:])
+        _assert_bytes_equal(key, dask.get(alone, key), fastki.normal((37, 23), seed=5, block=block))
+
+
+def _ancestors(graph, key):
+    seen, todo = set(), [key]
+    while todo:
+        for dep in get_dependencies(graph, todo.pop()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+_WHOLE_CALLS = []
+
+
+def _counted_sevens(shape, dtype=None):
+    _WHOLE_CALLS.append(shape)
+    return np.full(shape, 7.0, dtype)
 
 
 @pytest.mark.parametrize("init, shape", [
     (I.Orthogonal(seed=1), (30, 20)), (I.STFT(), (16, 1, 9)), (I.Constant([1.0, 2.0]), (6, 2)),
-    (lambda shape, dtype=None: np.full(shape, 7.0, dtype), (6, 4)),
+    (_counted_sevens, (6, 4)),
 ], ids=["Orthogonal", "STFT", "array Constant", "a function"])
 def test_whole_tensor_initializers_make_it_in_one_task_that_the_chunks_slice(init, shape):
     lazy = fd.initialize(init, shape, chunks=2)
     graph = _graph(lazy)
-    chunk_keys = _chunk_keys(lazy)
-    (whole,) = set(graph) - set(chunk_keys)
-    assert not get_dependencies(graph, whole)
-    for key in chunk_keys:
-        assert get_dependencies(graph, key) == {whole}
+    roots = {key for key in graph if not get_dependencies(graph, key)}
+    assert len(roots) == 1, roots  # one task makes the whole tensor ...
+    for key in _chunk_keys(lazy):
+        assert roots <= _ancestors(graph, key)  # ... and every chunk is sliced from it
+    del _WHOLE_CALLS[:]
+    got = lazy.compute(scheduler="threads")
+    want = np.asarray(fastki.initializers.get(init)(shape, lazy.dtype.name))
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    if init is _counted_sevens:
+        assert _WHOLE_CALLS == [shape, shape]  # once for the Dask array, once just above
 
 
 def test_tasks_pickle_with_the_standard_pickle():
     # the process scheduler and distributed use cloudpickle, but plain pickle shows the
-    # tasks name module-level functions: nothing depends on the process that built them
-    for case_id, lazy, _ in _all_cases():
-        pickle.loads(pickle.dumps(_graph(lazy)))
+    # tasks name module-level functions: nothing depends on the process that built them;
+    # the restored graph computes every chunk's bytes
+    for case_id, lazy, expected in _all_cases():
+        restored = pickle.loads(pickle.dumps(_graph(lazy)))
+        for key, want in _expected_chunks(lazy, expected).items():
+            _assert_bytes_equal((case_id, key), np.asarray(dask.get(restored, key)), want)
 
 
 def test_names_are_deterministic_and_seed_none_is_drawn_once():
@@ -352,6 +392,7 @@ def test_bad_initializer_arguments_raise_at_construction_as_the_call_does(init, 
 # --------------------------------------------------------------------------- import
 
 
+@pytest.mark.integration  # worker processes or a fresh interpreter (tests/conftest.py)
 def test_importing_fastki_does_not_import_dask():
     code = ("import sys, fastki, fastki.initializers as I\n"
             "fastki.normal((3, 4), seed=1); I.GlorotUniform(seed=1)((3, 4))\n"
@@ -395,6 +436,7 @@ print(json.dumps({"same_worker": before == after, "peak_rss": peak}))
 """
 
 
+@pytest.mark.integration  # worker processes or a fresh interpreter (tests/conftest.py)
 @pytest.mark.skipif(os.environ.get("FASTKI_SANITIZED") == "1",
                     reason="ASan's shadow memory and quarantine inflate resident memory past a "
                            "cap sized for the plain build; the plain and wheel suites run this")

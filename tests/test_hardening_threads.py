@@ -64,7 +64,7 @@ def run_spec(spec):
         else:
             res_shape = shape
         if mode.endswith("out"):
-            out = np.full(res_shape, 7, dtype=fastki._api._dtype_arg(dtype)[0])
+            out = np.full(res_shape, 7, dtype=fastki._validate._dtype_arg(dtype)[0])
             got = fn(shape, out=out, **kwargs)
             assert got is out
         else:

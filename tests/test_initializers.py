@@ -424,10 +424,10 @@ def test_stft_broadcasts_over_input_channels():
      "Invalid `mode` argument: 'fan'. Please use one of ['fan_in', 'fan_out', 'fan_avg']"),
     (dict(distribution="foo"), ValueError,
      "Invalid `distribution` argument: foo. Please use one of "
-     "['truncated_normal', 'untruncated_normal', 'uniform']"),
+     "['truncated_normal', 'normal', 'untruncated_normal', 'uniform']"),
     (dict(distribution=3), TypeError,
      "Invalid `distribution` argument: 3. Please use one of "
-     "['truncated_normal', 'untruncated_normal', 'uniform']"),
+     "['truncated_normal', 'normal', 'untruncated_normal', 'uniform']"),
 ])
 def test_variance_scaling_argument_errors(kwargs, exc, message):
     with pytest.raises(exc, match="^" + re.escape(message) + "$"):

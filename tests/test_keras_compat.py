@@ -338,6 +338,7 @@ def trained(tmp_path_factory):
     return ours, path, accuracy
 
 
+@pytest.mark.integration  # trains a model / starts interpreters (tests/conftest.py)
 def test_training_reaches_keras_accuracy_band(trained):
     _, _, (ours, theirs) = trained
     assert ours > 0.9 and theirs > 0.9, (ours, theirs)
@@ -363,6 +364,7 @@ _LOAD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration  # trains a model / starts interpreters (tests/conftest.py)
 def test_save_then_load_in_a_fresh_process_gives_identical_weights(trained, tmp_path):
     model, path, _ = trained
     out = tmp_path / "weights.npz"
@@ -399,6 +401,7 @@ _SAVE_WITHOUT_IMPORT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration  # trains a model / starts interpreters (tests/conftest.py)
 def test_a_model_saved_without_importing_fastki_keras_still_loads(tmp_path):
     path, weights = tmp_path / "m.keras", tmp_path / "w.npz"
     env = {**os.environ, "KERAS_BACKEND": "torch"}
