@@ -72,5 +72,4 @@ fastki_documented = ("fastki", "fastki.initializers", "fastki.keras", "fastki.to
 
 # docs/_ext/fastki_plain_docstrings.py: modules whose docstrings are plain text, not yet in
 # NumPy's format (shown as written). Shrink this list, never grow it.
-fastki_plain_docstrings = ("fastki.torch", "fastki.dask", "fastki.jax", "fastki.keras",
-                           "fastki.initializers")
+fastki_plain_docstrings = ("fastki.torch", "fastki.jax", "fastki.keras", "fastki.initializers")

@@ -333,3 +333,33 @@ def test_uniform_of_one_point_is_that_point_and_a_zero_is_positive(backend, dtyp
     text = (REPO / "docs" / "algorithm.md").read_text(encoding="utf-8")
     assert "`uniform(n, -0.0, -0.0)` gives +0.0" in text
     assert "``uniform(3, -0.0, -0.0)`` gives +0.0" in fastki.uniform.__doc__
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+def _docstring_examples():
+    import fastki
+
+    found = [(f"fastki.{name}", getattr(fastki, name))
+             for name in ("uniform", "normal", "truncated_normal", "random_raw",
+                          "philox4x32_10", "options", "info")]
+    if importlib.util.find_spec("dask") is not None:
+        import fastki.dask
+
+        found += [(f"fastki.dask.{name}", getattr(fastki.dask, name))
+                  for name in fastki.dask.__all__]
+    return found
+
+
+@pytest.mark.parametrize("name, obj", _docstring_examples())
+def test_docstring_examples_run(name, obj):
+    """The Examples section of each NumPy-format docstring, as doctest runs it: the output
+    shown is the output given (exact values included: they are the contract's)."""
+    import doctest
+
+    test = doctest.DocTestParser().get_doctest(obj.__doc__, {}, name, None, 0)
+    assert test.examples, f"{name} has no example"
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, out=lambda text: pytest.fail(text))
+    assert runner.failures == 0
