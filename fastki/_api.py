@@ -5,6 +5,8 @@ Arguments are checked by fastki/_validate.py and turned into kernel parameters b
 fastki/_params.py; this module chooses the backend, cuts blocks into runs and hands
 fully resolved requests to the compiled kernel (fastki/_native.pyx) or to the NumPy
 backend (fastki/_numpy.py). Neither of those calls back into this module."""
+from __future__ import annotations  # signatures show the names of fastki/_typing.py
+
 import contextlib
 import contextvars
 import os

@@ -20,6 +20,8 @@ are slices of it.
 
 ``import fastki`` does not import this module, nor Dask.
 """
+from __future__ import annotations  # signatures show the names of fastki/_typing.py
+
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
