@@ -1,5 +1,6 @@
-"""What the benchmark modules share: the parameter grid, and the feature checks that turn
-"this commit of fastki lacks that" into asv's skip (NotImplementedError in setup)."""
+"""What the benchmark modules share: the parameter grid, the timing settings (Timed), and the
+feature checks that turn "this commit of fastki lacks that" into asv's skip
+(NotImplementedError in setup)."""
 import inspect
 import os
 
@@ -8,6 +9,28 @@ DTYPES = ("float32", "float64")
 SIZES = (2**12, 2**20, 2**24)
 THREADS = (1, 2)
 SEED = 20240607
+
+
+class Timed:
+    """asv's timing settings for every benchmark class here (each inherits them).
+
+    Chosen so that two runs of the same code on a shared 2-core machine report no change
+    (docs/benchmarks.md, "Comparing two commits"; checked by ci/asv_noise.sh):
+    - rounds: each benchmark is timed in 4 separate rounds (fresh processes), so that a
+      neighbour's burst lands in one round, not in every sample; with
+      `asv continuous --interleave-rounds` the rounds alternate between the two commits;
+    - repeat (min, max, seconds): 6 to 12 samples per round, 20 to 48 in all, enough for
+      asv's test of whether two results differ;
+    - warmup_time: half a second of untimed calls first (page faults, the OpenMP pool);
+    - min_run_count: at least 6 samples per round even for a slow benchmark;
+    - sample_time: each sample at least 20 ms, so a 1-element call is timed over thousands
+      of calls, not one (the timer's resolution and one interrupt would dominate).
+    """
+    rounds = 4
+    repeat = (6, 12, 8.0)
+    warmup_time = 0.5
+    min_run_count = 6
+    sample_time = 0.02
 
 
 def fastki_or_skip():

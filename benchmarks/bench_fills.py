@@ -7,11 +7,11 @@ plus float16/bfloat16, per-call overhead, and one block of a larger tensor.
 """
 import numpy as np
 
-from ._common import (DISTRIBUTIONS, DTYPES, SEED, SIZES, THREADS, fastki_or_skip,
+from ._common import (DISTRIBUTIONS, DTYPES, SEED, SIZES, THREADS, Timed, fastki_or_skip,
                       fill_or_skip, threads_or_skip)
 
 
-class Fill:
+class Fill(Timed):
     """Fills a preallocated array (out=): the generator's own speed."""
     params = [DISTRIBUTIONS, DTYPES, SIZES, THREADS]
     param_names = ["distribution", "dtype", "size", "threads"]
@@ -35,7 +35,7 @@ class Fill:
         self.fill(size, seed=SEED, dtype=dtype, out=self.out)
 
 
-class New:
+class New(Timed):
     """Allocates and fills, as `fastki.normal(shape)` does for a user. peakmem_new: the
     process's peak memory, which should exceed the baseline by the output alone (setup
     allocates nothing large, so the output is all that is measured)."""
@@ -61,7 +61,7 @@ class New:
         self.fill(size, seed=SEED, dtype=dtype)
 
 
-class FillHalf:
+class FillHalf(Timed):
     """float16 and bfloat16: the float32 values rounded (bfloat16 needs ml_dtypes)."""
     params = [DISTRIBUTIONS, ["float16", "bfloat16"], [2**20]]
     param_names = ["distribution", "dtype", "size"]
@@ -84,7 +84,7 @@ class FillHalf:
         self.fill(size, seed=SEED, dtype=dtype)
 
 
-class CallOverhead:
+class CallOverhead(Timed):
     """One-element and thousand-element calls: argument checking and dispatch."""
     params = [[1, 1000]]
     param_names = ["size"]
@@ -97,7 +97,7 @@ class CallOverhead:
         self.normal(size, seed=SEED)
 
 
-class Block:
+class Block(Timed):
     """A 512-row block of a (8192, 2048) float32 tensor: generated alone, like one shard."""
 
     def setup(self):

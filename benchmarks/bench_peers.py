@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ._common import DTYPES, SIZES, THREADS, fastki_or_skip
+from ._common import DTYPES, SIZES, THREADS, Timed, fastki_or_skip
 
 # Keras picks its backend once, at import: NumPy's, so that Keras' own initializer code is
 # what is timed rather than another framework's kernels. Must precede any keras import.
@@ -20,7 +20,7 @@ def _import_or_skip(name):
         raise NotImplementedError(f"{name} is not installed ({exc})") from None
 
 
-class NumpyGenerator:
+class NumpyGenerator(Timed):
     """np.random.default_rng(): standard_normal and random, filling out= like fastki's
     time_fill (NumPy's Generator has no threads of its own)."""
     params = [["standard_normal", "random"], DTYPES, SIZES]
@@ -40,7 +40,7 @@ class NumpyGenerator:
         self.draw(size, dtype=self.out.dtype)
 
 
-class NumpyTruncatedNormal:
+class NumpyTruncatedNormal(Timed):
     """What a NumPy user writes for a truncated normal on [-2, 2]: draw, redraw outside."""
     params = [DTYPES, SIZES]
     param_names = ["dtype", "size"]
@@ -58,7 +58,7 @@ class NumpyTruncatedNormal:
             bad = bad[np.abs(out[bad]) > 2]
 
 
-class Torch:
+class Torch(Timed):
     """torch.empty(n).normal_() / .uniform_() and torch.nn.init.trunc_normal_, in place."""
     params = [["normal_", "uniform_", "trunc_normal_"], DTYPES, SIZES, THREADS]
     param_names = ["method", "dtype", "size", "threads"]
@@ -86,7 +86,7 @@ class Torch:
         self.fill()
 
 
-class Jax:
+class Jax(Timed):
     """jax.random.normal / uniform / truncated_normal, jitted, waited for with
     block_until_ready (XLA's CPU threads are fixed at start-up: no threads parameter)."""
     params = [["normal", "uniform", "truncated_normal"], DTYPES, SIZES]
@@ -118,7 +118,7 @@ _INITIALIZERS = ["RandomNormal", "RandomUniform", "TruncatedNormal", "GlorotUnif
                  "HeNormal"]
 
 
-class KerasInitializers:
+class KerasInitializers(Timed):
     """keras.initializers.<name>(seed=...)(shape, dtype) on Keras' NumPy backend."""
     params = [_INITIALIZERS, DTYPES, SIZES]
     param_names = ["initializer", "dtype", "size"]
@@ -137,7 +137,7 @@ class KerasInitializers:
         self.init(self.shape, dtype=self.dtype)
 
 
-class FastkiInitializers:
+class FastkiInitializers(Timed):
     """fastki.initializers.<name>, the same catalogue as KerasInitializers, for the
     side-by-side; skipped on commits before fastki had initializers."""
     params = [_INITIALIZERS, DTYPES, SIZES]

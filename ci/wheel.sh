@@ -136,6 +136,7 @@ pip_q "${RUNENV[@]}" python -m pip install --quiet "$ROOT/$REPAIRED[test]"
 mkdir "$WORK/run"
 cp -r tests "$WORK/run/tests"
 cp -r tools "$WORK/run/tools"   # tests/test_accuracy.py reads tools/accuracy.py
+cp pyproject.toml "$WORK/run/"   # tests/test_cli.py checks the version it declares
 find "$WORK/run/tests" -name __pycache__ -prune -exec rm -rf {} +
 cd "$WORK/run"
 "${RUNENV[@]}" python - <<'EOF'

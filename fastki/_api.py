@@ -5,16 +5,22 @@ Arguments are checked by fastki/_validate.py and turned into kernel parameters b
 fastki/_params.py; this module chooses the backend, cuts blocks into runs and hands
 fully resolved requests to the compiled kernel (fastki/_native.pyx) or to the NumPy
 backend (fastki/_numpy.py). Neither of those calls back into this module."""
+from __future__ import annotations  # signatures show the names of fastki/_typing.py
+
 import contextlib
 import contextvars
 import os
 import warnings
+from typing import Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _numpy, _settings
 from ._constants import STREAM_VERSION
 from ._params import DIST_CODES, _check_reach, _narrow_bounds, params_for
+from ._typing import (BlockLike, DTypeLike, FloatArray, Info, Integer, OutArray, Real,
+                      SeedLike, Setting, ShapeLike, ThreadCount, UInt32Array)
 from ._validate import (_NATIVE_DTYPES, _U64, _block_arg, _dtype_arg, _finite_arg, _float_arg,
                         _fresh_seed, _int_arg, _out_arg, _seed_arg, _shape_arg, _show)
 
@@ -66,10 +72,45 @@ _options = contextvars.ContextVar("fastki_options", default=(None, None, None))
 
 
 @contextlib.contextmanager
-def options(backend=None, simd=None, num_threads=None):
-    """Temporarily choose the backend ("native", "numpy"), the SIMD path ("scalar", "sse2",
-    "avx2", "avx512", "neon") and the thread count for fills in this thread or task. None
-    keeps the current setting (environment: FASTKI_BACKEND, FASTKI_SIMD, OMP_NUM_THREADS)."""
+def options(backend: Setting = None, simd: Setting = None,
+            num_threads: ThreadCount = None) -> Iterator[None]:
+    """Choose the backend, SIMD path and thread count for the fills inside a ``with`` block.
+
+    The choice holds in this thread or asyncio task only, and ends with the block. None
+    keeps the setting in force (at first: the environment variables FASTKI_BACKEND,
+    FASTKI_SIMD and OMP_NUM_THREADS). None of the three changes a value: the bytes are the
+    same whatever is chosen (the contract), only the speed differs.
+
+    Parameters
+    ----------
+    backend : {"native", "numpy"}, optional
+        "native" is the compiled kernel; "numpy" the NumPy implementation of the same
+        algorithm (slower, and the reference the kernel is tested against).
+    simd : {"scalar", "sse2", "avx2", "avx512", "neon"}, optional
+        The kernel's instruction set; ``info()["simd_available"]`` lists this CPU's.
+        A path the CPU lacks is refused at the first fill inside the block.
+    num_threads : int, optional
+        Threads a large fill may use, from 1 to 2**31 - 1.
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    TypeError
+        If backend or simd is not a str, or num_threads not an int.
+    ValueError
+        If a value is not one of those listed, or num_threads is below 1 or too large.
+
+    Examples
+    --------
+    >>> import fastki
+    >>> with fastki.options(backend="numpy"):
+    ...     slow = fastki.normal(1000, seed=3)
+    >>> bool((fastki.normal(1000, seed=3) == slow).all())
+    True
+    """
     for name, value, allowed in (("backend", backend, _BACKENDS), ("simd", simd, _SIMD_NAMES)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be one of {allowed}, got {type(value).__name__}")
@@ -102,9 +143,30 @@ def _config():
     return backend, (-1 if simd is None else _SIMD_NAMES.index(simd)), threads or 0
 
 
-def info():
-    """What fastki runs on: version, backend, SIMD path, the threads a large default fill may
-    use (num_threads) and which limit set that number (num_threads_source)."""
+def info() -> Info:
+    """What fastki runs on here: version, stream version, backend, SIMD path, threads.
+
+    Returns
+    -------
+    dict
+        ``version`` (str), ``stream_version`` (int: the version of the values; a fastki
+        with the same stream version gives the same bytes), ``backend`` ("native" or
+        "numpy"), ``native_loaded`` (bool), ``simd`` (the path in use, "numpy" on the NumPy
+        backend, None when the kernel is not loaded), ``simd_available`` (list of str),
+        ``openmp`` (bool), ``num_threads`` (the threads a large default fill may use) and
+        ``num_threads_source`` (which limit set that number: the affinity mask, the CPU
+        quota, OMP_NUM_THREADS or options). The settings of an enclosing :func:`options`
+        block count.
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.info()["stream_version"]
+    2
+    >>> with fastki.options(backend="numpy"):
+    ...     fastki.info()["simd"]
+    'numpy'
+    """
     from ._version import __version__
 
     backend, simd, threads = _config()
@@ -316,10 +378,66 @@ _current_options = _options.get
 _fill_accepted = None if _native is None else _native.fill_accepted
 
 
-def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float32", out=None,
-            block=None):
-    """Uniform values in [minval, maxval) (docs/algorithm.md, section 3): every value lies in
-    the interval asked for; minval == maxval gives minval."""
+def uniform(shape: ShapeLike, minval: Real = 0.0, maxval: Real = 1.0, *, seed: SeedLike = None,
+            stream: Integer = 0, dtype: DTypeLike = "float32", out: OutArray = None,
+            block: BlockLike = None) -> FloatArray:
+    """Uniform values in [minval, maxval).
+
+    Every value lies in the interval asked for, in the dtype asked for, even where minval
+    or maxval rounded to the dtype would fall outside it. When minval == maxval every value
+    is that point rounded to nearest, except that a zero is +0.0 whatever the sign of the
+    arguments (``uniform(3, -0.0, -0.0)`` gives +0.0: -0.0 + 0.0 is +0.0 in IEEE arithmetic).
+    The values depend only on (seed, stream, element index, minval, maxval, dtype): the same
+    bytes on every machine, thread count, SIMD path, block and backend. The algorithm is
+    specified in docs/algorithm.md of the source distribution, section 3.
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        The shape of the full tensor.
+    minval, maxval : float, optional
+        The interval (default [0, 1)); finite, minval <= maxval.
+    seed : int or None, optional
+        The seed, a whole number in [0, 2**64). None draws a fresh one from the operating
+        system (the values then differ at every call). Keyword only, as are the rest.
+    stream : int, optional
+        One of 2**64 independent streams of the same seed (default 0).
+    dtype : str or numpy dtype, optional
+        "float32" (default), "float64", "float16" or "bfloat16" (needs ml_dtypes); float16
+        and bfloat16 are the float32 values rounded once.
+    out : numpy.ndarray, optional
+        A C-contiguous, writeable array of that dtype and of the result's shape, filled in
+        place and returned.
+    block : tuple of slice, optional
+        One slice per dimension (step 1): only that block of the full tensor is made, with
+        the values the full tensor has there (for sharded or out-of-core tensors).
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the dtype asked for and of shape `shape` (or of the block). Typed as
+        ``numpy.typing.NDArray[numpy.floating]``; a bfloat16 array's dtype is ml_dtypes'
+        bfloat16, which NumPy does not count as floating.
+
+    Raises
+    ------
+    ValueError
+        If minval or maxval is not finite, minval > maxval, the seed or stream is outside
+        [0, 2**64), or the shape, block or out= does not fit.
+    TypeError
+        If an argument has the wrong type (a float shape, a str seed, an out= of another
+        dtype, ...).
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.uniform((2, 3), seed=0)
+    array([[0.39904642, 0.97224116, 0.01944941],
+           [0.78736776, 0.93453616, 0.45032614]], dtype=float32)
+    >>> x = fastki.uniform(1000, -0.1, 0.1, seed=0, dtype="float64")
+    >>> bool(x.min() >= -0.1 and x.max() < 0.1)
+    True
+    """
     if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
@@ -331,10 +449,66 @@ def uniform(shape, minval=0.0, maxval=1.0, *, seed=None, stream=0, dtype="float3
     return _generate("uniform", args, shape, seed, stream, dtype, out, block)
 
 
-def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32", out=None,
-           block=None):
-    """Normal values with the given mean and standard deviation (Box-Muller,
-    docs/algorithm.md, section 4)."""
+def normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *, seed: SeedLike = None,
+           stream: Integer = 0, dtype: DTypeLike = "float32", out: OutArray = None,
+           block: BlockLike = None) -> FloatArray:
+    """Normal values with the given mean and standard deviation.
+
+    By the Box-Muller transform, with its own sine, cosine and logarithm (no libm), so that
+    the values depend only on (seed, stream, element index, mean, stddev, dtype): the same
+    bytes on every machine, thread count, SIMD path, block and backend. Specified in
+    docs/algorithm.md of the source distribution, section 4.
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        The shape of the full tensor.
+    mean : float, optional
+        The mean (default 0); finite.
+    stddev : float, optional
+        The standard deviation (default 1); finite and not negative.
+    seed : int or None, optional
+        The seed, a whole number in [0, 2**64). None draws a fresh one from the operating
+        system (the values then differ at every call). Keyword only, as are the rest.
+    stream : int, optional
+        One of 2**64 independent streams of the same seed (default 0).
+    dtype : str or numpy dtype, optional
+        "float32" (default), "float64", "float16" or "bfloat16" (needs ml_dtypes); float16
+        and bfloat16 are the float32 values rounded once.
+    out : numpy.ndarray, optional
+        A C-contiguous, writeable array of that dtype and of the result's shape, filled in
+        place and returned.
+    block : tuple of slice, optional
+        One slice per dimension (step 1): only that block of the full tensor is made, with
+        the values the full tensor has there (for sharded or out-of-core tensors).
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the dtype asked for and of shape `shape` (or of the block). Typed as
+        ``numpy.typing.NDArray[numpy.floating]``; a bfloat16 array's dtype is ml_dtypes'
+        bfloat16, which NumPy does not count as floating.
+
+    Raises
+    ------
+    ValueError
+        If mean or stddev is not finite, stddev is negative, the seed or stream is outside
+        [0, 2**64), or the shape, block or out= does not fit.
+    TypeError
+        If an argument has the wrong type (a float shape, a str seed, an out= of another
+        dtype, ...).
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.normal((2, 2), seed=0)
+    array([[ 0.73792577, -1.7335876 ],
+           [-0.08376319, -1.5152103 ]], dtype=float32)
+    >>> full = fastki.normal((4, 6), seed=7)
+    >>> part = fastki.normal((4, 6), seed=7, block=(slice(1, 3), slice(None)))
+    >>> bool((part == full[1:3]).all())
+    True
+    """
     if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
@@ -346,11 +520,69 @@ def normal(shape, mean=0.0, stddev=1.0, *, seed=None, stream=0, dtype="float32",
     return _generate("normal", args, shape, seed, stream, dtype, out, block)
 
 
-def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed=None, stream=0,
-                     dtype="float32", out=None, block=None):
-    """Normal values restricted to [mean + lower*stddev, mean + upper*stddev], by inverse CDF
-    (docs/algorithm.md, section 5): never a value outside the interval asked for, no
-    resampling, every element from one fixed draw."""
+def truncated_normal(shape: ShapeLike, mean: Real = 0.0, stddev: Real = 1.0, *,
+                     lower: Real = -2.0, upper: Real = 2.0, seed: SeedLike = None,
+                     stream: Integer = 0, dtype: DTypeLike = "float32", out: OutArray = None,
+                     block: BlockLike = None) -> FloatArray:
+    """Normal values restricted to [mean + lower*stddev, mean + upper*stddev].
+
+    By the inverse of the normal CDF: never a value outside the interval asked for, no
+    resampling, every element from one fixed draw, so that the values depend only on (seed,
+    stream, element index, mean, stddev, lower, upper, dtype): the same bytes on every
+    machine, thread count, SIMD path, block and backend. Specified in docs/algorithm.md of
+    the source distribution, section 5. The bounds are in standard deviations (keyword only),
+    as in Keras' TruncatedNormal (-2, 2), not absolute as in ``torch.nn.init.trunc_normal_``.
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        The shape of the full tensor.
+    mean : float, optional
+        The mean of the normal before truncation (default 0); finite.
+    stddev : float, optional
+        Its standard deviation (default 1); finite and not negative.
+    lower, upper : float, optional
+        The bounds in standard deviations from the mean (default -2 and 2); lower < upper.
+    seed : int or None, optional
+        The seed, a whole number in [0, 2**64). None draws a fresh one from the operating
+        system (the values then differ at every call). Keyword only, as are the rest.
+    stream : int, optional
+        One of 2**64 independent streams of the same seed (default 0).
+    dtype : str or numpy dtype, optional
+        "float32" (default), "float64", "float16" or "bfloat16" (needs ml_dtypes); float16
+        and bfloat16 are the float32 values rounded once.
+    out : numpy.ndarray, optional
+        A C-contiguous, writeable array of that dtype and of the result's shape, filled in
+        place and returned.
+    block : tuple of slice, optional
+        One slice per dimension (step 1): only that block of the full tensor is made, with
+        the values the full tensor has there (for sharded or out-of-core tensors).
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the dtype asked for and of shape `shape` (or of the block). Typed as
+        ``numpy.typing.NDArray[numpy.floating]``; a bfloat16 array's dtype is ml_dtypes'
+        bfloat16, which NumPy does not count as floating.
+
+    Raises
+    ------
+    ValueError
+        If mean or stddev is not finite, stddev is negative, lower >= upper, the seed or
+        stream is outside [0, 2**64), or the shape, block or out= does not fit.
+    TypeError
+        If an argument has the wrong type (a float shape, a str seed, an out= of another
+        dtype, ...).
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.truncated_normal(4, seed=0)
+    array([-0.24393678,  1.6522096 , -1.7356305 ,  0.753058  ], dtype=float32)
+    >>> x = fastki.truncated_normal(10000, stddev=0.02, lower=-1.0, upper=1.0, seed=1)
+    >>> bool(abs(x).max() <= 0.02)
+    True
+    """
     if block is None and _FAST_NATIVE and _current_options() is _NO_OPTIONS:
         if seed is None:
             seed = _fresh_seed()
@@ -363,8 +595,46 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, *, lower=-2.0, upper=2.0, seed
     return _generate("truncated_normal", args, shape, seed, stream, dtype, out, block)
 
 
-def random_raw(n, *, seed, stream=0, offset=0):
-    """Words offset .. offset + n - 1 of the Philox stream (seed, stream), as uint32."""
+def random_raw(n: Integer, *, seed: Integer, stream: Integer = 0,
+               offset: Integer = 0) -> UInt32Array:
+    """The raw 32-bit words of the Philox stream (seed, stream), from word `offset` on.
+
+    Word j is word j mod 4 of :func:`philox4x32_10` of block b = j // 4, whose counter is
+    (b mod 2**32, b >> 32, stream mod 2**32, stream >> 32) and key (seed mod 2**32,
+    seed >> 32) (docs/algorithm.md of the source distribution, section 1): the bits every
+    distribution is made from.
+
+    Parameters
+    ----------
+    n : int
+        How many words, from 0 to 2**62.
+    seed : int
+        The seed, in [0, 2**64). Required, keyword only.
+    stream : int, optional
+        The stream, in [0, 2**64) (default 0).
+    offset : int, optional
+        The index of the first word (default 0); offset + n must not exceed 2**64.
+
+    Returns
+    -------
+    numpy.ndarray
+        n words of dtype uint32.
+
+    Raises
+    ------
+    ValueError
+        If a value is out of its range.
+    TypeError
+        If an argument is not an int.
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.random_raw(4, seed=0)
+    array([1713891541, 3781805453, 3159862348, 2600524760], dtype=uint32)
+    >>> bool((fastki.random_raw(2, seed=0, offset=2) == fastki.random_raw(4, seed=0)[2:]).all())
+    True
+    """
     n = _int_arg(n, "n", 0, 1 << 62)
     seed = _int_arg(seed, "seed", 0, _U64)
     stream = _int_arg(stream, "stream", 0, _U64)
@@ -397,8 +667,38 @@ def _uint32_array(x, name, last):
     return np.ascontiguousarray(a, dtype=np.uint32)
 
 
-def philox4x32_10(counter, key):
-    """Philox4x32-10 of Random123: counter (..., 4) and key (..., 2) uint32 -> (..., 4)."""
+def philox4x32_10(counter: npt.ArrayLike, key: npt.ArrayLike) -> UInt32Array:
+    """The Philox4x32-10 block function: 4 words from a counter and a key.
+
+    The function every value of fastki is made from (docs/algorithm.md of the source
+    distribution, section 1), given here for checks against other implementations.
+
+    Parameters
+    ----------
+    counter : array_like of shape (..., 4)
+        Unsigned 32-bit counters (any integer dtype whose values fit).
+    key : array_like of shape (..., 2)
+        Unsigned 32-bit keys; broadcast against counter.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint32 of shape (broadcast leading dimensions..., 4).
+
+    Raises
+    ------
+    ValueError
+        If a value is outside [0, 2**32), the last dimension is not 4 (2 for key), or the
+        leading dimensions do not broadcast.
+    TypeError
+        If counter or key is not of an integer dtype.
+
+    Examples
+    --------
+    >>> import fastki
+    >>> fastki.philox4x32_10([0, 0, 0, 0], [0, 0])
+    array([1713891541, 3781805453, 3159862348, 2600524760], dtype=uint32)
+    """
     c = _uint32_array(counter, "counter", 4)
     k = _uint32_array(key, "key", 2)
     try:

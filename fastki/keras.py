@@ -22,6 +22,7 @@ imported: ``import fastki`` never imports Keras.
 """
 import contextlib
 import threading
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Type
 
 import keras
 from keras.src import initializers as _keras_src_initializers
@@ -41,7 +42,7 @@ _KERAS_CLASSES = {cls.__name__: getattr(_keras_src_initializers, cls.__name__)
                   for cls in _fi._CLASSES}
 
 
-def _call(self, shape, dtype=None, layout=None):
+def _call(self: Any, shape: Any, dtype: Any = None, layout: Any = None) -> Any:
     """Values of ``shape`` and ``dtype`` as a NumPy array (fastki's ``__call__``), or with
     ``layout`` (a ``keras.distribution.TensorLayout`` or a JAX sharding) a ``jax.Array``
     distributed by it, each shard made alone (docs/jax.md)."""
@@ -52,13 +53,13 @@ def _call(self, shape, dtype=None, layout=None):
     return _shards._from_source(self._FASTKI._blocks(self, shape, dtype), layout, "layout")
 
 
-def _blocks(self, shape, dtype=None):
+def _blocks(self: Any, shape: Any, dtype: Any = None) -> Any:
     # defined beside __call__ so that fastki.initializers._call_overrides_blocks sees the
     # values are still the inherited _blocks' (blockwise for fastki.dask / fastki.jax)
     return self._FASTKI._blocks(self, shape, dtype)
 
 
-def _native_class(fastki_cls):
+def _native_class(fastki_cls: Type[_fi.Initializer]) -> Type[_fi.Initializer]:
     """The class deriving from fastki's ``fastki_cls`` and Keras' namesake, fastki's first
     in the method order: fastki's ``__init__``, ``get_config``, ``from_config`` and values."""
     keras_cls = _KERAS_CLASSES[fastki_cls.__name__]
@@ -73,13 +74,33 @@ def _native_class(fastki_cls):
 
 _NATIVE = {cls.__name__: _native_class(cls) for cls in _fi._CLASSES}
 globals().update(_NATIVE)
+if TYPE_CHECKING:
+    # What type checkers see of the classes made above: each is a subclass of fastki's
+    # class of that name (and of Keras', which they are not told: Keras has no types).
+    Initializer = _fi.Initializer
+    Constant = _fi.Constant
+    Zeros = _fi.Zeros
+    Ones = _fi.Ones
+    Identity = _fi.Identity
+    STFT = _fi.STFT
+    RandomNormal = _fi.RandomNormal
+    RandomUniform = _fi.RandomUniform
+    TruncatedNormal = _fi.TruncatedNormal
+    VarianceScaling = _fi.VarianceScaling
+    GlorotNormal = _fi.GlorotNormal
+    GlorotUniform = _fi.GlorotUniform
+    HeNormal = _fi.HeNormal
+    HeUniform = _fi.HeUniform
+    LecunNormal = _fi.LecunNormal
+    LecunUniform = _fi.LecunUniform
+    Orthogonal = _fi.Orthogonal
 # every name fastki.initializers resolves ("he_normal", "normal", "fastki>HeNormal", ...),
 # mapped to the Keras-native class: the custom_objects of get/deserialize below
 _NATIVE_BY_NAME = {name: _NATIVE[cls.__name__] for name, cls in _fi._BY_NAME.items()}
 
 
 
-def register():
+def register() -> None:
     """Register the classes with Keras as "fastki>Name" (idempotent; run at import).  Both
     fastki's class and the Keras-native one serialize under that name; the name loads back
     the Keras-native one (fastki/initializers/_keras_bridge.py, register_with_keras)."""
@@ -87,7 +108,7 @@ def register():
     _keras_bridge.register_with_keras()
 
 
-def get(identifier):
+def get(identifier: Any) -> Any:
     """``fastki.initializers.get`` with names and configs giving the Keras-native classes
     (and a backend tensor, like a NumPy array, an initializer returning it)."""
     if isinstance(identifier, (str, dict)):
@@ -101,12 +122,12 @@ def get(identifier):
     return _fi.get(identifier)
 
 
-def serialize(initializer):
+def serialize(initializer: Any) -> Any:
     """The initializer as Keras' serialization dict (``keras.initializers.serialize``)."""
     return keras.initializers.serialize(initializer)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
     """``fastki.initializers.deserialize`` giving the Keras-native classes."""
     return _fi.deserialize(config, custom_objects={**_NATIVE_BY_NAME, **(custom_objects or {})})
 
@@ -114,10 +135,11 @@ def deserialize(config, custom_objects=None):
 # --------------------------------------------------------------------------- install
 
 _LOCK = threading.Lock()
-_SAVED = None  # while installed: [(namespace, name, had it, previous value)]
+# while installed: [(namespace, name, had it, previous value)]
+_SAVED: Optional[List[Tuple[Any, str, bool, Any]]] = None
 
 
-def _targets():
+def _targets() -> List[Tuple[Any, str, Any]]:
     """(namespace, name, replacement) for every name under which Keras offers one of its
     initializer classes: the name table its get/deserialize read (so the layers' string
     defaults), and the attributes of ``keras.initializers`` and ``keras.src.initializers``,
@@ -132,7 +154,7 @@ def _targets():
             for name, value in list(namespace.items()) if id(value) in replacements]
 
 
-def install():
+def install() -> None:
     """Make Keras' own initializer names resolve to fastki's Keras-native classes:
     ``Dense()``'s "glorot_uniform" and "zeros", "normal", "he_normal",
     ``keras.initializers.get(...)``, ``keras.initializers.GlorotUniform(...)`` and its
@@ -143,14 +165,14 @@ def install():
     with _LOCK:
         if _SAVED is not None:
             return
-        saved = []
+        saved: List[Tuple[Any, str, bool, Any]] = []
         for namespace, name, cls in _targets():
             saved.append((namespace, name, name in namespace, namespace.get(name)))
             namespace[name] = cls
         _SAVED = saved
 
 
-def uninstall():
+def uninstall() -> None:
     """Restore Keras' own classes under their names (a no-op when not installed)."""
     global _SAVED
     with _LOCK:
@@ -164,13 +186,13 @@ def uninstall():
         _SAVED = None
 
 
-def is_installed():
+def is_installed() -> bool:
     """Whether :func:`install` is in effect."""
     return _SAVED is not None
 
 
 @contextlib.contextmanager
-def installed():
+def installed() -> Iterator[None]:
     """``install()`` for the duration of a ``with`` block (left as it was on exit: a block
     entered while installed does not uninstall)."""
     was = is_installed()

@@ -1,4 +1,4 @@
-"""`python -m fastki bench --busy` (fastki/_busy.py) at toy sizes: every line and table row is
+"""`python -m fastki bench --busy` (fastki/bench/busy.py) at toy sizes: every line and table row is
 printed, the JSON carries the figures, and the busy-core child process is ended by its id at
 the end, on Ctrl-C and on SIGTERM. Nothing is timed or compared here."""
 import json
@@ -12,7 +12,7 @@ import time
 import pytest
 
 import fastki
-from fastki import _busy
+from fastki.bench import busy as _busy
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and /proc")
 
@@ -116,7 +116,7 @@ def test_busy_follows_the_whole_bench():
 
 HOLD = """
 import sys, time
-from fastki import _busy
+from fastki.bench import busy as _busy
 with _busy.busy_core() as pid:
     print(pid, flush=True)
     time.sleep(600)

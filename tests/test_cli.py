@@ -3,8 +3,11 @@
 * `python -m fastki info` runs where POSIX-only modules are missing (Windows): it is run with
   `resource`, `fcntl`, `termios`, `pwd`, `grp`, ... blocked and must print fastki.info();
 * `bench` and `scale` are separate subcommands whose modules are imported only when they
-  run (`bench --scale` is an alias of `scale`), and fastki/_bench.py and fastki/_scale.py
-  share fastki/_timing.py instead of importing each other;
+  run (`bench --scale` is an alias of `scale`), and fastki/bench/fills.py and fastki/bench/scale.py
+  share fastki/bench/timing.py instead of importing each other;
+* a bad command line (a bad value, an unknown option, an option that needs another) is one
+  line on stderr naming the option and exit status 2, never a traceback; --help shows
+  examples of what to run;
 * every module of the package imports alone in a fresh interpreter, and the graph of the
   package's own imports (module level and inside functions) has no cycle.
 """
@@ -87,7 +90,7 @@ def test_info_and_help_import_neither_bench_nor_scale():
     r = _python(code)
     assert r.returncode == 0, r.stderr
     loaded = r.stdout.strip().splitlines()[-1]
-    for name in ("fastki._bench", "fastki._scale", "fastki._timing", "fastki.torch",
+    for name in ("fastki.bench.fills", "fastki.bench.scale", "fastki.bench.timing", "fastki.torch",
                  "fastki.dask", "fastki.keras"):
         assert repr(name) not in loaded, loaded
 
@@ -100,7 +103,7 @@ def test_bench_help_imports_bench_only():
         "    main(['bench', '--help'])\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+        "print('fastki.bench.fills' in sys.modules, 'fastki.bench.scale' in sys.modules)\n"
     )
     r = _python(code)
     assert r.returncode == 0, r.stderr
@@ -115,7 +118,7 @@ def test_scale_help_imports_scale_only_and_works_without_resource():
         "    main(['scale', '--help'])\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print('fastki._bench' in sys.modules, 'fastki._scale' in sys.modules)\n"
+        "print('fastki.bench.fills' in sys.modules, 'fastki.bench.scale' in sys.modules)\n"
     )
     r = _python(code)
     assert r.returncode == 0, r.stderr
@@ -129,7 +132,7 @@ def test_scale_help_imports_scale_only_and_works_without_resource():
 @pytest.fixture
 def calls(monkeypatch):
     """Replace bench's and scale's run() by recorders (nothing is timed)."""
-    from fastki import _bench, _scale
+    from fastki.bench import fills as _bench, scale as _scale
 
     seen = []
     monkeypatch.setattr(_bench, "run", lambda args: seen.append(("bench", vars(args))) or 0)
@@ -165,13 +168,72 @@ def test_bench_refuses_scale_options_without_scale(calls, capsys):
     assert calls == []
 
 
-@pytest.mark.parametrize("argv", [[], ["nope"], ["info", "--size", "3"]])
-def test_bad_command_lines_are_usage_errors(argv, calls, capsys):
+@pytest.mark.parametrize("argv, names", [
+    ([], "{info,bench,scale}"),
+    (["nope"], "'nope'"),
+    (["info", "--size", "3"], "--size"),
+    # bad values: each names its flag
+    (["bench", "--size", "0"], "argument --size"),
+    (["bench", "--size", "-5"], "argument --size"),
+    (["bench", "--size", "1e3"], "argument --size"),
+    (["bench", "--repeat", "0"], "argument --repeat"),
+    (["bench", "--threads", "0"], "argument --threads"),
+    (["bench", "--threads", str(2**31)], "argument --threads"),
+    (["bench", "--busy", "--thread-counts", "1,x"], "argument --thread-counts"),
+    (["bench", "--busy", "--thread-counts", "1,0"], "argument --thread-counts"),
+    (["bench", "--busy", "--dask-bytes", "0"], "argument --dask-bytes"),
+    (["scale", "--scale-gib", "0"], "argument --scale-gib"),
+    (["scale", "--scale-gib", "-1"], "argument --scale-gib"),
+    (["scale", "--scale-gib", "inf"], "argument --scale-gib"),
+    # options that only --busy uses, given without it
+    (["bench", "--splits"], "argument --splits: needs --busy"),
+    (["bench", "--only-busy"], "argument --only-busy: needs --busy"),
+    (["bench", "--thread-counts", "1,2"], "argument --thread-counts: needs --busy"),
+    (["bench", "--dask-bytes", "1024"], "argument --dask-bytes: needs --busy"),
+    (["bench", "--dask-chunk-bytes", "1024"], "argument --dask-chunk-bytes: needs --busy"),
+])
+def test_bad_command_lines_are_one_line_errors(argv, names, calls, capsys):
     with pytest.raises(SystemExit) as e:
         _cli.main(argv)
     assert e.value.code == 2
-    assert "usage: python -m fastki" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith("python -m fastki") and ": error: " in err, err
+    assert names in err, err
     assert calls == []
+
+
+def test_bad_value_exits_2_without_traceback():
+    """The whole program, as a user runs it: stdout empty, one stderr line, status 2."""
+    r = subprocess.run([sys.executable, "-m", "fastki", "bench", "--size", "0"],
+                       capture_output=True, text=True, timeout=300, cwd=OUTSIDE, env=_env())
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == ("python -m fastki bench: error: argument --size: must be a whole number "
+                        "from 1 up, not '0' (see python -m fastki bench --help)\n")
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([], ["commands:", "examples:", "python -m fastki bench --help"]),
+    (["bench"], ["--size N", "--no-peers", "examples:", "python -m fastki bench --size"]),
+    (["scale"], ["--scale-gib GIB", "examples:", "python -m fastki scale --scale-gib"]),
+    (["info"], ["--json", "examples:"]),
+])
+def test_help_shows_examples_and_no_module_names(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        _cli.main(argv + ["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in words:
+        assert word in out, (word, out)
+    assert "fastki/" not in out and "_cli" not in out    # what to run, not where it lives
+
+
+def test_bench_with_busy_takes_its_options(calls):
+    assert _cli.main(["bench", "--busy", "--splits", "--thread-counts", "1,2",
+                      "--dask-bytes", "4096"]) == 0
+    (name, args), = calls
+    assert (args["busy"], args["splits"], args["thread_counts"], args["dask_bytes"],
+            args["dask_chunk_bytes"]) == (True, True, (1, 2), 4096, None)
 
 
 def test_info_prints_fastki_info(capsys):
@@ -254,8 +316,9 @@ def test_import_graph_is_read():
     """The graph sees the edges known to exist (else the cycle check below proves nothing)."""
     graph = _graph()
     assert {"fastki._api", "fastki.initializers"} <= graph["fastki"]
-    assert "fastki._timing" in graph["fastki._bench"] and "fastki._timing" in graph["fastki._scale"]
-    assert {"fastki._bench", "fastki._scale"} <= graph["fastki._cli"]
+    assert "fastki.bench.timing" in graph["fastki.bench.fills"]
+    assert "fastki.bench.timing" in graph["fastki.bench.scale"]
+    assert {"fastki.bench.fills", "fastki.bench.scale"} <= graph["fastki._cli"]
 
 
 def _cycle(graph):
@@ -292,21 +355,21 @@ def test_cycle_finder_finds_cycles():
 def test_the_package_has_no_import_cycle():
     cycle = _cycle(_graph())
     assert cycle is None, (" -> ".join(cycle) + ": move what they share into a module both "
-                           "import (as fastki/_timing.py is for fastki/_bench.py and _scale.py)")
+                           "import (as fastki/bench/timing.py is for fastki/bench/fills.py and scale.py)")
 
 
 def test_bench_and_scale_do_not_import_each_other():
     graph = _graph()
-    assert "fastki._scale" not in graph["fastki._bench"]
-    assert "fastki._bench" not in graph["fastki._scale"]
+    assert "fastki.bench.scale" not in graph["fastki.bench.fills"]
+    assert "fastki.bench.fills" not in graph["fastki.bench.scale"]
 
 
 # modules every platform's Python has (and NumPy): what the command line may import at
 # module level before it knows which subcommand runs
-_PORTABLE = {"argparse", "json", "sys", "os", "time", "numpy"}
+_PORTABLE = {"argparse", "json", "sys", "os", "time", "timeit", "statistics", "typing", "numpy"}
 
 
-@pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki._timing"])
+@pytest.mark.parametrize("module", ["fastki._cli", "fastki.__main__", "fastki.bench.timing"])
 def test_command_line_modules_import_only_portable_modules_at_load(module):
     tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
     for node in tree.body:      # module level only: imports inside functions run on demand
@@ -317,16 +380,22 @@ def test_command_line_modules_import_only_portable_modules_at_load(module):
         else:
             continue
         for n in names:
-            assert n.split(".")[0] in _PORTABLE or n in ("fastki._cli", "fastki._timing"), \
+            assert n.split(".")[0] in _PORTABLE or n in ("fastki._cli", "fastki.bench.timing"), \
                 f"{module} imports {n} at load"
 
 
-def test_version_module_matches_pyproject():
-    pyproject = PACKAGE.parent / "pyproject.toml"
-    tomllib = pytest.importorskip("tomllib")      # Python 3.11+
-    if not pyproject.exists():
-        pytest.skip("no pyproject.toml beside the package (an installed wheel)")
-    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+def test_version_module_matches_pyproject_and_metadata():
+    """fastki.__version__ is the version pyproject.toml declares and the one pip installed.
+    pyproject.toml is read beside the tests (the checkout CI runs, or the wheel's
+    test-sources), not beside the package, so that every CI step runs this test."""
+    import importlib.metadata
+    import re
+
+    assert fastki.__version__ == importlib.metadata.version("fastki")
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    project = text[text.index("[project]"):]
+    declared = re.search(r'^version\s*=\s*"([^"]+)"', project, re.MULTILINE).group(1)
     assert fastki.__version__ == declared
 
 

@@ -1,16 +1,18 @@
-"""Every fenced ```python block of README.md and docs/*.md runs on its own, as written.
+"""Every Python block of README.md and docs/*.md runs on its own, as written, twice.
 
-Sybil finds the blocks (its Markdown PythonCodeBlockParser); the evaluator here replaces
-Sybil's in-process one: each block's source is written to a file and run by a fresh
-`sys.executable` with a temporary directory as its working directory, so nothing of a block
-(names, imports, files it writes) reaches another, and the installed fastki is the one
-imported (the checkout is not on sys.path). A block fails with its stderr.
+The blocks: fenced ```python blocks (found by Sybil's Markdown PythonCodeBlockParser) and
+indented code blocks (4 spaces after a blank line, outside a fence) whose text parses as
+Python; an indented block that does not parse (a shell command, a table of output) is not
+Python. Each block's source is written to a file and run by a fresh `sys.executable` with a
+temporary directory as its working directory, so nothing of a block (names, imports, files
+it writes) reaches another, and the installed fastki is the one imported (the checkout is
+not on sys.path). It runs twice in a row in the same directory, as a reader who runs an
+example again would (a file the first run wrote must not break the second). A block fails
+with its stderr.
 
-Environment given to every block:
-* FASTKI_EXAMPLE_GIB=0.0625: examples that would write tens of GiB read their size from
-  this variable (their default is the size the text describes), so that here they stay
-  small;
-* KERAS_BACKEND=torch unless already set (the backend the test extra installs).
+The environment is the reader's with no variable of fastki, Keras, JAX or OpenMP set
+(FASTKI_*, KERAS_*, JAX_*, XLA_*, OMP_*, PYTHONPATH removed): a block that needs one sets
+it itself, as the documents tell readers to.
 
 A block that imports an optional package this environment lacks (torch, keras, jax,
 dask, zarr, distributed, ml_dtypes, scipy) is skipped, with its name; in CI they are all
@@ -41,7 +43,6 @@ if not DOCUMENTS:
 
 _FASTKI_NEEDS = {"torch": "torch", "keras": "keras", "dask": "dask", "jax": "jax"}
 OPTIONAL = ("torch", "keras", "jax", "dask", "zarr", "distributed", "ml_dtypes", "scipy")
-EXAMPLE_GIB = "0.0625"
 TIMEOUT_S = 600
 
 
@@ -70,13 +71,19 @@ def _imported_top_level(source):
 _IMPORTS = {}
 
 
+# Keras imports only once a backend is chosen; the blocks choose NumPy's (which needs no
+# other package) before importing it, and so does the probe.
+_PROBES = {"keras": "import os; os.environ.setdefault('KERAS_BACKEND', 'numpy'); import keras"}
+
+
 def _imports(name):
-    """Whether `import name` works in a fresh interpreter with the blocks' environment (Keras
-    can be installed and still fail to import, without any of its backends)."""
+    """Whether `name` imports in a fresh interpreter with the blocks' environment (Keras can
+    be installed and still fail to import, without any of its backends)."""
     if name not in _IMPORTS:
         _IMPORTS[name] = importlib.util.find_spec(name) is not None and subprocess.run(
-            [sys.executable, "-c", f"import {name}"], cwd=tempfile.gettempdir(),
-            env=_block_env(), capture_output=True, timeout=TIMEOUT_S).returncode == 0
+            [sys.executable, "-c", _PROBES.get(name, f"import {name}")],
+            cwd=tempfile.gettempdir(), env=_block_env(), capture_output=True,
+            timeout=TIMEOUT_S).returncode == 0
     return _IMPORTS[name]
 
 
@@ -84,13 +91,12 @@ def _missing_optional(source):
     return sorted(n for n in _imported_top_level(source) & set(OPTIONAL) if not _imports(n))
 
 
+_UNSET = ("FASTKI_", "KERAS_", "JAX_", "XLA_", "OMP_", "PYTHONPATH")
+
+
 def _block_env():
-    env = dict(os.environ)
-    for key in ("PYTHONPATH", "FASTKI_BACKEND", "FASTKI_SIMD"):
-        env.pop(key, None)            # what the documents describe: a default environment
-    env["FASTKI_EXAMPLE_GIB"] = EXAMPLE_GIB
-    env.setdefault("KERAS_BACKEND", "torch")
-    return env
+    """The environment the documents describe: none of the variables they mention set."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(_UNSET)}
 
 
 def _relative(path):
@@ -98,23 +104,28 @@ def _relative(path):
     return path.relative_to(REPO) if path.is_relative_to(REPO) else pathlib.Path(path.name)
 
 
-def run_in_fresh_process(example):
-    """Sybil evaluator: the block's source in a new interpreter; raises on failure."""
-    source = str(example.parsed)
-    rel = _relative(example.path)
+def _run_block(path, line, source):
+    """The block's source in a new interpreter, twice in one directory; raises on failure."""
+    rel = _relative(path)
     missing = _missing_optional(source)
     if missing:
-        pytest.skip(f"{rel} line {example.line} needs {', '.join(missing)}, which does not "
+        pytest.skip(f"{rel} line {line} needs {', '.join(missing)}, which does not "
                     f"import here")
     with tempfile.TemporaryDirectory(prefix="fastki-docs-") as cwd:
         # blank lines first, so a traceback's line numbers are the document's
         script = pathlib.Path(cwd, f"{rel.as_posix().replace('/', '_')}.py")
-        script.write_text("\n" * example.line + source, encoding="utf-8")
-        r = subprocess.run([sys.executable, script.name], cwd=cwd, env=_block_env(),
-                           capture_output=True, text=True, timeout=TIMEOUT_S)
-    if r.returncode != 0:
-        raise AssertionError(f"{rel}, the python block at line {example.line}, exited with "
-                             f"{r.returncode}:\n{r.stderr}")
+        script.write_text("\n" * line + source, encoding="utf-8")
+        for run in ("", ", run again"):
+            r = subprocess.run([sys.executable, script.name], cwd=cwd, env=_block_env(),
+                               capture_output=True, text=True, timeout=TIMEOUT_S)
+            if r.returncode != 0:
+                raise AssertionError(f"{rel}, the python block at line {line}{run}, "
+                                     f"exited with {r.returncode}:\n{r.stderr}")
+
+
+def run_in_fresh_process(example):
+    """Sybil evaluator: see _run_block."""
+    _run_block(example.path, example.line, str(example.parsed))
 
 
 class FreshProcessPythonParser(PythonCodeBlockParser):
@@ -140,6 +151,73 @@ def _examples():
 EXAMPLES = _examples()
 
 
+def indented_python_blocks(text):
+    """(line, source) of each indented code block of a Markdown text that parses as Python:
+    4 spaces of indent after a blank line, outside fences, up to the next unindented line."""
+    lines = text.splitlines()
+    found, i, fenced = [], 0, False
+    while i < len(lines):
+        if lines[i].lstrip().startswith("```"):
+            fenced = not fenced
+        elif (not fenced and lines[i].startswith("    ") and lines[i].strip()
+              and (i == 0 or not lines[i - 1].strip())):
+            start, block = i, []
+            while i < len(lines) and (lines[i].startswith("    ") or not lines[i].strip()):
+                block.append(lines[i][4:])
+                i += 1
+            source = "\n".join(block).strip("\n") + "\n"
+            try:
+                ast.parse(source)
+            except SyntaxError:
+                continue                    # a shell command, output, a table: not Python
+            found.append((start + 1, source))
+            continue
+        i += 1
+    return found
+
+
+# Indented blocks that do not run alone, by their document and first line, with why. Each
+# must still fail (strict): make it runnable, or fence it as ```text, and delete its entry.
+NOT_RUNNABLE = {
+    ("docs/torch.md", 'with torch.device("meta"):'):
+        "an FSDP2 fragment: needs build(), fully_shard and a process group",
+    ("docs/torch.md", "stream = int.from_bytes(hashlib.blake2b((prefix + name).encode(\"utf-8\"), "
+                      "digest_size=8).digest(), \"little\")"):
+        "a formula: prefix and name are not defined",
+}
+
+
+def _indented_examples():
+    found = []
+    for path in DOCUMENTS:
+        rel = path.relative_to(REPO).as_posix()
+        for line, source in indented_python_blocks(path.read_text(encoding="utf-8")):
+            why = NOT_RUNNABLE.get((rel, source.splitlines()[0]))
+            marks = [pytest.mark.xfail(reason=why, strict=True, raises=AssertionError)] \
+                if why else []
+            found.append(pytest.param(path, line, source, id=f"{rel}:{line}", marks=marks))
+    return found
+
+
+INDENTED = _indented_examples()
+
+
+def test_indented_blocks_are_found():
+    """The finder sees indented Python and skips what is not (else the test below proves
+    nothing)."""
+    text = "Text\n\n    pip install fastki\n\nMore\n\n    import fastki\n    x = 1\n\nEnd\n"
+    assert indented_python_blocks(text) == [(7, "import fastki\nx = 1\n")]
+    assert any("torch.md" in str(p.values[0]) for p in INDENTED)
+    keys = {(p.values[0].relative_to(REPO).as_posix(), p.values[2].splitlines()[0])
+            for p in INDENTED}
+    assert set(NOT_RUNNABLE) <= keys, "an entry of NOT_RUNNABLE names no block: delete it"
+
+
+@pytest.mark.parametrize("path, line, source", INDENTED)
+def test_indented_python_block_runs_alone(path, line, source):
+    _run_block(path, line, source)
+
+
 def test_the_documents_have_python_blocks():
     """The parser sees the blocks (else the parametrized test below would pass vacuously)."""
     per_file = {}
@@ -153,6 +231,28 @@ def test_the_documents_have_python_blocks():
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_python_block_runs_alone(example):
+    example.evaluate()
+
+
+def test_a_block_that_fails_when_run_again_fails(tmp_path):
+    """The second run sees the first one's files (a store that exists, say)."""
+    doc = tmp_path / "again.md"
+    doc.write_text("```python\nimport os\nos.mkdir('made')\n```\n", encoding="utf-8")
+    (example,) = list(sybil.Sybil(parsers=[FreshProcessPythonParser()],
+                                  path=str(tmp_path)).parse(doc))
+    with pytest.raises(AssertionError, match=r"(?s)line 1, run again, exited with 1:.*"
+                                             r"FileExistsError"):
+        example.evaluate()
+
+
+def test_blocks_run_without_the_variables_the_documents_mention(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    monkeypatch.setenv("FASTKI_BACKEND", "numpy")
+    doc = tmp_path / "env.md"
+    doc.write_text("```python\nimport os\nassert 'KERAS_BACKEND' not in os.environ\n"
+                   "assert 'FASTKI_BACKEND' not in os.environ\n```\n", encoding="utf-8")
+    (example,) = list(sybil.Sybil(parsers=[FreshProcessPythonParser()],
+                                  path=str(tmp_path)).parse(doc))
     example.evaluate()
 
 
@@ -207,3 +307,59 @@ def test_reach_table_is_what_tools_accuracy_prints():
     written = _reach_table()
     assert len(written) >= 16
     assert written == computed
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_uniform_of_one_point_is_that_point_and_a_zero_is_positive(backend, dtype):
+    """docs/algorithm.md section 3 and uniform's docstring: minval == maxval gives the point
+    rounded to nearest, except that a zero is +0.0 whatever the arguments' sign."""
+    import numpy as np
+
+    import fastki
+
+    if backend == "native" and fastki.info()["backend"] != "native":
+        pytest.skip("the compiled extension is not loaded in this run")
+    with fastki.options(backend=backend):
+        for point in (-0.0, 0.0):
+            got = fastki.uniform(5, point, point, seed=3, dtype=dtype)
+            assert got.tobytes() == np.zeros(5, dtype).tobytes()      # +0.0, sign bit clear
+        for point in (2.0, -3.5, 0.1):
+            got = fastki.uniform(5, point, point, seed=3, dtype=dtype)
+            assert got.tobytes() == np.full(5, point, dtype).tobytes()
+    text = (REPO / "docs" / "algorithm.md").read_text(encoding="utf-8")
+    assert "`uniform(n, -0.0, -0.0)` gives +0.0" in text
+    assert "``uniform(3, -0.0, -0.0)`` gives +0.0" in fastki.uniform.__doc__
+
+
+# --------------------------------------------------------------------------- docstrings
+
+
+def _docstring_examples():
+    import fastki
+
+    found = [(f"fastki.{name}", getattr(fastki, name))
+             for name in ("uniform", "normal", "truncated_normal", "random_raw",
+                          "philox4x32_10", "options", "info")]
+    if importlib.util.find_spec("dask") is not None:
+        import fastki.dask
+
+        found += [(f"fastki.dask.{name}", getattr(fastki.dask, name))
+                  for name in fastki.dask.__all__]
+    return found
+
+
+@pytest.mark.parametrize("name, obj", _docstring_examples())
+def test_docstring_examples_run(name, obj):
+    """The Examples section of each NumPy-format docstring, as doctest runs it: the output
+    shown is the output given (exact values included: they are the contract's)."""
+    import doctest
+
+    test = doctest.DocTestParser().get_doctest(obj.__doc__, {}, name, None, 0)
+    assert test.examples, f"{name} has no example"
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, out=lambda text: pytest.fail(text))
+    assert runner.failures == 0

@@ -5,7 +5,7 @@ pytest.importorskip("torch")
 pytest.importorskip("dask")
 pytest.importorskip("zarr")
 
-from fastki import _scale  # noqa: E402
+from fastki.bench import scale as _scale  # noqa: E402
 
 
 def test_zarr_demo_writes_and_matches(tmp_path):

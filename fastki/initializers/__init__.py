@@ -18,8 +18,10 @@ These classes are not Keras classes: ``fastki.keras`` has each one as a subclass
 this class and its Keras namesake, for the layers that check an initializer's class.
 """
 import re
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from .._validate import _show
 from . import _keras_bridge
@@ -66,7 +68,7 @@ _CLASSES = (Initializer, Constant, Zeros, Ones, Identity, STFT, RandomNormal, Ra
             HeUniform, LecunNormal, LecunUniform, Orthogonal)
 
 
-def _snake_case(name):
+def _snake_case(name: str) -> str:
     """CamelCase to snake_case as Keras spells its names: GlorotUniform -> glorot_uniform,
     STFT -> stft."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
@@ -92,13 +94,13 @@ for _public in _CLASSES + (compute_fans,):
     _public.__module__ = __name__
 
 
-def _lookup(name, custom_objects):
+def _lookup(name: Any, custom_objects: Optional[Dict[str, Any]]) -> Any:
     if custom_objects and name in custom_objects:
         return custom_objects[name]
     return _BY_NAME.get(name) if isinstance(name, str) else None
 
 
-def serialize(initializer):
+def serialize(initializer: Any) -> Optional[Dict[str, Any]]:
     """The initializer as a Keras-style dict: ``{"module", "class_name", "config",
     "registered_name"}`` (the same dict ``keras.initializers.serialize`` gives once
     ``fastki.keras`` is imported)."""
@@ -114,7 +116,7 @@ def serialize(initializer):
             "config": initializer.get_config(), "registered_name": registered}
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(config: Any, custom_objects: Optional[Dict[str, Any]] = None) -> Any:
     """An initializer from a name (class name, snake_case name, Keras alias or
     "fastki>ClassName") or a ``{"class_name": ..., "config": ...}`` dict, including dicts
     written by Keras for its own initializers.  ``custom_objects`` maps further names to
@@ -136,7 +138,7 @@ def deserialize(config, custom_objects=None):
     return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)
 
 
-def get(identifier):
+def get(identifier: Any) -> Any:
     """An initializer from an identifier, like ``keras.initializers.get``: None gives None;
     a name or config dict is deserialized; a class is instantiated; an initializer or any
     other callable ``f(shape, dtype=None)`` is returned as it is; a NumPy array or a
@@ -162,7 +164,7 @@ def get(identifier):
     raise ValueError(f"Could not interpret initializer identifier: {_show(identifier)}")
 
 
-def _tensor_values(obj):
+def _tensor_values(obj: Any) -> Optional[npt.NDArray[Any]]:
     """The NumPy values of a framework tensor (a Keras backend tensor, a torch tensor, a
     JAX array: anything not callable with ``__array__`` and ``shape``), else None.  Keras'
     own conversion when Keras is loaded; nothing is imported."""
@@ -183,10 +185,11 @@ def _tensor_values(obj):
     return np.asarray(obj)
 
 
-def _array_initializer(array):
-    def initialize_fn(shape, dtype=None):
+def _array_initializer(array: npt.NDArray[Any]) -> Callable[..., npt.NDArray[Any]]:
+    def initialize_fn(shape: Sequence[int], dtype: Any = None) -> npt.NDArray[Any]:
         if tuple(shape) != array.shape:
             raise ValueError(f"Expected `shape` to be {array.shape} for direct tensor as "
                              f"initializer. Received shape={tuple(shape)}")
-        return _cast_exact(array, _constant_dtype(dtype), "value")
+        values: npt.NDArray[Any] = _cast_exact(array, _constant_dtype(dtype), "value")
+        return values
     return initialize_fn

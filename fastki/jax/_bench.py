@@ -1,11 +1,11 @@
-"""The jit line of `python -m fastki bench` (fastki/_bench.py calls :func:`jit_line`):
+"""The jit line of `python -m fastki bench` (fastki/bench/fills.py calls :func:`jit_line`):
 fastki.jax.initializers.normal under jax.jit against jax.nn.initializers.normal under
 jax.jit, the same shape and dtype, timed in the same run (docs/jax.md, "Speed")."""
 from __future__ import annotations
 
 import jax
 
-from .._timing import median_seconds
+from ..bench.timing import median_seconds
 from . import initializers as _fji
 
 SHAPE = (4096, 4096)

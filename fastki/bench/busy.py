@@ -15,8 +15,9 @@
 4. With --splits: every piece size, streaming and load-signal setting timed 1 vs 2 threads quiet and busy,
    each setting in a child process of its own (the settings are read once per process).
 
-Timings use fastki/_timing.py's rule (median after a warm-up run). Nothing here is asserted:
+Timings use fastki/bench/timing.py's rule (median after a warm-up run). Nothing here is asserted:
 the figures are printed (and returned in --json) for a person to judge on a quiet machine."""
+import argparse
 import contextlib
 import json
 import os
@@ -24,9 +25,11 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import Optional
 
-from ._timing import median_seconds
-from ._timing import progress as _progress
+from .options import counts_from_zero, whole_number, whole_numbers
+from .timing import median_seconds
+from .timing import progress as _progress
 
 # The busy loop. It checks now and then that the bench is still its parent, so that it cannot
 # outlive a bench killed with SIGKILL; between checks it is `while True: pass`.
@@ -60,7 +63,7 @@ SCALING_CHILD = """
 import json, sys
 import numpy as np
 import fastki
-from fastki._timing import median_seconds
+from fastki.bench.timing import median_seconds
 n, repeat, threads = {n}, {repeat}, {threads}
 out = np.empty(n, np.float32)
 with fastki.options(num_threads=1):
@@ -76,7 +79,7 @@ import numpy as np
 import dask.array as da
 import fastki
 import fastki.dask
-from fastki._timing import median_seconds
+from fastki.bench.timing import median_seconds
 n, chunk, repeat = {n}, {chunk}, {repeat}
 target = np.empty(n, np.float32)
 lazy = fastki.dask.normal((n,), seed=1, chunks=(chunk,))
@@ -92,52 +95,57 @@ DASK_SETTINGS = (
 )
 
 
-def add_arguments(parser):
+# --dask-bytes and --dask-chunk-bytes when not given
+DASK_BYTES = 2 << 30
+DASK_CHUNK_BYTES = 64 << 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--busy", action="store_true",
                         help="also time 1 vs 2 threads with one core kept busy by a child "
-                             "process, and a Dask threaded-scheduler write")
+                             "process, the loaded table, and a Dask threaded-scheduler write")
     parser.add_argument("--only-busy", action="store_true",
                         help="with --busy: skip the fill table and the other checks")
     parser.add_argument("--splits", action="store_true",
                         help="with --busy: time every split setting quiet and busy "
                              "(docs/benchmarks.md, 'Threads on a busy machine')")
-    parser.add_argument("--thread-counts", type=_counts, default=None, metavar="N,N,...",
+    parser.add_argument("--thread-counts", type=whole_numbers, default=None, metavar="N,N,...",
                         help="with --busy: also time normal float32 --size elements with each "
                              "of these thread counts, and check every SIMD path's bytes with "
                              "the largest count against 1 thread (e.g. 1,2,4,8,16)")
-    parser.add_argument("--loaded-busy", type=_counts_or_zero, default=(0, 2, 5), metavar="N,N,...",
-                        help="with --busy: busy processes of each row of the loaded table (0,2,5)")
-    parser.add_argument("--loaded-sizes", type=_counts, default=(1 << 20, 1 << 24),
-                        metavar="N,N,...",
-                        help="with --busy: elements per fill in the loaded table (1048576,16777216)")
-    parser.add_argument("--loaded-fills", type=_positive, default=None,
+    parser.add_argument("--loaded-busy", type=counts_from_zero, default=None, metavar="N,N,...",
+                        help="with --busy: busy processes of each row of the loaded table "
+                             f"(default {','.join(map(str, LOADED_BUSY))})")
+    parser.add_argument("--loaded-sizes", type=whole_numbers, default=None, metavar="N,N,...",
+                        help="with --busy: elements per fill in the loaded table "
+                             f"(default {','.join(map(str, LOADED_SIZES))})")
+    parser.add_argument("--loaded-fills", type=whole_number, default=None, metavar="N",
                         help="with --busy: fills of each kind per row of the loaded table "
                              "(default: 2**28 / elements, from 10 to 200)")
-    parser.add_argument("--dask-bytes", type=_positive, default=2 << 30,
-                        help="bytes of the Dask array for --busy (2 GiB)")
-    parser.add_argument("--dask-chunk-bytes", type=_positive, default=64 << 20,
-                        help="bytes per Dask chunk for --busy (64 MiB)")
+    parser.add_argument("--dask-bytes", type=whole_number, default=None, metavar="BYTES",
+                        help=f"with --busy: bytes of the Dask array (default {DASK_BYTES})")
+    parser.add_argument("--dask-chunk-bytes", type=whole_number, default=None, metavar="BYTES",
+                        help=f"with --busy: bytes per Dask chunk (default {DASK_CHUNK_BYTES})")
 
 
-def _counts(text):
-    counts = tuple(int(part) for part in text.split(","))
-    if not counts or min(counts) < 1:
-        raise ValueError(text)
-    return counts
+LOADED_BUSY = (0, 2, 5)
+LOADED_SIZES = (1 << 20, 1 << 24)
 
 
-def _counts_or_zero(text):
-    counts = tuple(int(part) for part in text.split(","))
-    if not counts or min(counts) < 0:
-        raise ValueError(text)
-    return counts
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+def flag_missing_busy(args: argparse.Namespace) -> Optional[str]:
+    """The first option given that only --busy uses, when --busy is not given; else None."""
+    if args.busy:
+        return None
+    for flag, given in (("--only-busy", args.only_busy), ("--splits", args.splits),
+                        ("--thread-counts", args.thread_counts is not None),
+                        ("--loaded-busy", args.loaded_busy is not None),
+                        ("--loaded-sizes", args.loaded_sizes is not None),
+                        ("--loaded-fills", args.loaded_fills is not None),
+                        ("--dask-bytes", args.dask_bytes is not None),
+                        ("--dask-chunk-bytes", args.dask_chunk_bytes is not None)):
+        if given:
+            return flag
+    return None
 
 
 @contextlib.contextmanager
@@ -301,7 +309,7 @@ def _line(label, n, threads, one, many):
 
 def run_busy(args, results):
     """The --busy section; adds results["checks"]["busy"]."""
-    from . import _api
+    from .. import _api
 
     if _api._native is None:
         print("busy: skipped (the compiled kernel is not loaded)", flush=True)
@@ -326,7 +334,8 @@ def run_busy(args, results):
         print(_line(f"one core kept busy (process {pid})", n, threads, one, many), flush=True)
     out["busy"] = {"threads": threads, "one_s": one, "many_s": many, "speedup": one / many}
     out["settings"] = settings
-    out["loaded"] = loaded_table(args.loaded_sizes, args.loaded_busy, args.loaded_fills)
+    out["loaded"] = loaded_table(args.loaded_sizes or LOADED_SIZES,
+                                 args.loaded_busy or LOADED_BUSY, args.loaded_fills)
 
     _dask_line(args, out)
     if args.splits:
@@ -340,8 +349,8 @@ def _dask_line(args, out):
         print("busy: Dask line skipped (dask is not installed)", flush=True)
         return
     item = 4
-    n = max(1, args.dask_bytes // item)
-    chunk = max(1, min(n, args.dask_chunk_bytes // item))
+    n = max(1, (args.dask_bytes or DASK_BYTES) // item)
+    chunk = max(1, min(n, (args.dask_chunk_bytes or DASK_CHUNK_BYTES) // item))
     rows = {}
     for label, setting in DASK_SETTINGS:
         _progress(f"  busy: Dask threaded scheduler, {label} ...")

@@ -8,6 +8,7 @@ scale, measured in one run.
    with the memory the write added; then read back and compared, byte for byte, with the
    same tensor made in memory by fastki.normal.
 """
+import argparse
 import hashlib
 import json
 import os
@@ -19,14 +20,19 @@ import time
 
 import numpy as np
 
-from ._timing import median_seconds
-from ._timing import progress as _progress
+from .options import positive_real
+from .timing import median_seconds
+from .timing import progress as _progress
 
 
-def add_arguments(parser):
-    parser.add_argument("--scale-gib", type=float, default=4.0,
+# what the demo imports beyond fastki and NumPy
+NEEDS = ("torch", "dask", "zarr")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale-gib", type=positive_real, default=4.0, metavar="GIB",
                         help="size of the Zarr tensor in GiB (default 4)")
-    parser.add_argument("--scale-dir", default=None,
+    parser.add_argument("--scale-dir", default=None, metavar="DIR",
                         help="where to write the Zarr store (default a temporary directory, "
                              "removed afterwards)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
@@ -211,7 +217,7 @@ def zarr_demo(gib, directory=None):
     return result
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     import fastki
 
     info = fastki.info()
