@@ -8,7 +8,7 @@ extension. None of these settings changes a value (docs/algorithm.md); docs/benc
 ("Threads") says what the thread settings do."""
 import math
 import os
-from typing import NamedTuple, Optional
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 BACKENDS = ("native", "numpy")
 SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")  # src_c/fastki.h order
@@ -29,14 +29,14 @@ class Settings(NamedTuple):
     cpu_quota_source: Optional[str]  # the file that set it
 
 
-def _choice(environ, name, allowed):
+def _choice(environ: Mapping[str, str], name: str, allowed: Sequence[str]) -> Optional[str]:
     value = environ.get(name, "").strip().lower()
     if value and value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
     return value or None
 
 
-def _chunk_groups(environ):
+def _chunk_groups(environ: Mapping[str, str]) -> int:
     value = environ.get("FASTKI_CHUNK_GROUPS", "").strip()
     if not value:
         return CHUNK_GROUPS_DEFAULT
@@ -46,21 +46,21 @@ def _chunk_groups(environ):
     return int(value)
 
 
-def _omp_num_threads(environ):
+def _omp_num_threads(environ: Mapping[str, str]) -> Optional[int]:
     """OpenMP's own reading (a list gives the outermost level first); None where unset or not
     a positive integer, which OpenMP ignores too."""
     first = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     return int(first) if first.isdigit() and int(first) > 0 else None
 
 
-def _affinity():
+def _affinity() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
 
 
-def _read(path):
+def _read(path: str) -> Optional[str]:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -68,15 +68,15 @@ def _read(path):
         return None
 
 
-def _cgroup_dirs(root="/"):
+def _cgroup_dirs(root: str = "/") -> List[Tuple[str, str]]:
     """(version, directory) of each cgroup of this process that can hold a CPU quota: the v2
     group, and the v1 group of the cpu controller, found through /proc/self/mountinfo."""
-    groups = {}  # "2" or the v1 controller list -> path in its hierarchy
+    groups: dict[str, str] = {}  # "2" or the v1 controller list -> path in its hierarchy
     for line in (_read(os.path.join(root, "proc/self/cgroup")) or "").splitlines():
         hier, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
         groups["2" if hier == "0" else controllers] = path
-    found = []
+    found: List[Tuple[str, str]] = []
     for line in (_read(os.path.join(root, "proc/self/mountinfo")) or "").splitlines():
         left, _, right = line.partition(" - ")
         fields, extra = left.split(), right.split()
@@ -86,10 +86,10 @@ def _cgroup_dirs(root="/"):
         if fstype == "cgroup2" and "2" in groups:
             path = groups["2"]
         elif fstype == "cgroup" and "cpu" in extra[2].split(","):
-            path = next((p for c, p in groups.items() if "cpu" in c.split(",")), None)
+            path = next((p for c, p in groups.items() if "cpu" in c.split(",")), "")
         else:
             continue
-        if path is None:
+        if not path:
             continue
         # inside a cgroup namespace the mount's root may be the group itself
         rel = os.path.relpath(path, mount_root) if path.startswith(mount_root) else path.lstrip("/")
@@ -98,7 +98,7 @@ def _cgroup_dirs(root="/"):
     return found
 
 
-def _quota_at(version, directory):
+def _quota_at(version: str, directory: str) -> Optional[Tuple[float, str]]:
     """CPUs' worth of the quota set in one cgroup directory, or None."""
     if version == "2":
         text = _read(os.path.join(directory, "cpu.max"))
@@ -113,16 +113,16 @@ def _quota_at(version, directory):
     return None
 
 
-def cpu_quota(root="/"):
+def cpu_quota(root: str = "/") -> Tuple[Optional[float], Optional[str]]:
     """(CPUs' worth of time, the file that says so): the smallest quota of this process's
     cgroups and of every cgroup above them (a parent's quota binds its children too); (None,
     None) where no quota is set or none can be read."""
-    best = (None, None)
+    best: Tuple[Optional[float], Optional[str]] = (None, None)
     for version, directory in _cgroup_dirs(root):
         top = os.path.normpath(os.path.join(root, "sys/fs/cgroup"))
         while True:
             q = _quota_at(version, directory)
-            if q and (best[0] is None or q[0] < best[0]):
+            if q is not None and (best[0] is None or q[0] < best[0]):
                 best = q
             parent = os.path.dirname(directory)
             if parent == directory or not directory.startswith(top) or directory == top:
@@ -131,7 +131,7 @@ def cpu_quota(root="/"):
     return best
 
 
-def read(environ=None):
+def read(environ: Optional[Mapping[str, str]] = None) -> Settings:
     """Every setting, checked; ValueError naming the variable for a value fastki does not know."""
     environ = os.environ if environ is None else environ
     quota, source = cpu_quota()
@@ -148,7 +148,7 @@ def read(environ=None):
     )
 
 
-def cpu_limit(settings):
+def cpu_limit(settings: Settings) -> int:
     """The threads the quota allows a default fill: the quota rounded down, at least 1; 0 for
     no quota."""
     if settings.cpu_quota is None:
@@ -156,7 +156,7 @@ def cpu_limit(settings):
     return max(1, math.floor(settings.cpu_quota))
 
 
-def budget_source(settings, budget, requested=0):
+def budget_source(settings: Settings, budget: int, requested: int = 0) -> str:
     """Which limit set the threads of a default fill: options(num_threads=), the CPU quota,
     OMP_NUM_THREADS (or threadpoolctl / omp_set_num_threads where that set OpenMP's count),
     or the affinity mask."""
