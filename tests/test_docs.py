@@ -178,13 +178,7 @@ def indented_python_blocks(text):
 
 # Indented blocks that do not run alone, by their document and first line, with why. Each
 # must still fail (strict): make it runnable, or fence it as ```text, and delete its entry.
-NOT_RUNNABLE = {
-    ("docs/torch.md", 'with torch.device("meta"):'):
-        "an FSDP2 fragment: needs build(), fully_shard and a process group",
-    ("docs/torch.md", "stream = int.from_bytes(hashlib.blake2b((prefix + name).encode(\"utf-8\"), "
-                      "digest_size=8).digest(), \"little\")"):
-        "a formula: prefix and name are not defined",
-}
+NOT_RUNNABLE: dict = {}
 
 
 def _indented_examples():
