@@ -8,7 +8,7 @@ extension. None of these settings changes a value (docs/algorithm.md); docs/benc
 ("Threads") says what the thread settings do."""
 import math
 import os
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 BACKENDS = ("native", "numpy")
 SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")  # src_c/fastki.h order
@@ -71,7 +71,7 @@ def _read(path: str) -> Optional[str]:
 def _cgroup_dirs(root: str = "/") -> List[Tuple[str, str]]:
     """(version, directory) of each cgroup of this process that can hold a CPU quota: the v2
     group, and the v1 group of the cpu controller, found through /proc/self/mountinfo."""
-    groups: dict[str, str] = {}  # "2" or the v1 controller list -> path in its hierarchy
+    groups: Dict[str, str] = {}  # "2" or the v1 controller list -> path in its hierarchy
     for line in (_read(os.path.join(root, "proc/self/cgroup")) or "").splitlines():
         hier, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
@@ -83,16 +83,18 @@ def _cgroup_dirs(root: str = "/") -> List[Tuple[str, str]]:
         if len(fields) < 5 or len(extra) < 3:
             continue
         mount_root, mount_point, fstype = fields[3], fields[4], extra[0]
+        group_path: Optional[str]
         if fstype == "cgroup2" and "2" in groups:
-            path = groups["2"]
+            group_path = groups["2"]
         elif fstype == "cgroup" and "cpu" in extra[2].split(","):
-            path = next((p for c, p in groups.items() if "cpu" in c.split(",")), "")
+            group_path = next((p for c, p in groups.items() if "cpu" in c.split(",")), None)
         else:
             continue
-        if not path:
+        if group_path is None:
             continue
         # inside a cgroup namespace the mount's root may be the group itself
-        rel = os.path.relpath(path, mount_root) if path.startswith(mount_root) else path.lstrip("/")
+        rel = (os.path.relpath(group_path, mount_root) if group_path.startswith(mount_root)
+               else group_path.lstrip("/"))
         found.append(("2" if fstype == "cgroup2" else "1",
                       os.path.normpath(os.path.join(root, mount_point.lstrip("/"), rel))))
     return found
